@@ -1,0 +1,3 @@
+package ccr
+
+func builtinTransformers() []TransformerDef { return nil }
