@@ -1,3 +1,8 @@
 package ccr
 
-func builtinTransformers() []TransformerDef { return nil }
+// builtinTransformers lists every built-in transformer definition.
+func builtinTransformers() []TransformerDef {
+	var defs []TransformerDef
+	defs = append(defs, anthropicTransformers()...)
+	return defs
+}

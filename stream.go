@@ -219,6 +219,7 @@ type SSEWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	started bool
+	closed  bool
 	buf     []byte
 }
 
@@ -263,6 +264,9 @@ func (sw *SSEWriter) WriteEvent(ev Event) error {
 }
 
 func (sw *SSEWriter) writeLocked(ev Event) error {
+	if sw.closed {
+		return errWriterClosed
+	}
 	if !sw.started {
 		h := sw.w.Header()
 		h.Set("Content-Type", "text/event-stream")
@@ -278,6 +282,8 @@ func (sw *SSEWriter) writeLocked(ev Event) error {
 	}
 	return sw.rc.Flush()
 }
+
+var errWriterClosed = errors.New("ccr: event writer closed")
 
 // AppendEvent appends the wire form of ev to b and returns the extended
 // buffer. Data containing newlines is split into several data lines.
@@ -309,4 +315,23 @@ func AppendEvent(b []byte, ev Event) []byte {
 		data = data[i+1:]
 	}
 	return append(b, '\n')
+}
+
+// ping writes a ping event unless the writer is closed; it reports whether
+// it wrote.
+func (sw *SSEWriter) ping() bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.closed || !sw.started {
+		return false
+	}
+	return sw.writeLocked(Event{Type: "ping", Data: []byte(`{"type":"ping"}`)}) == nil
+}
+
+// close makes later writes fail, so that no timer writes after the
+// handler has returned.
+func (sw *SSEWriter) close() {
+	sw.mu.Lock()
+	sw.closed = true
+	sw.mu.Unlock()
 }

@@ -367,6 +367,11 @@ type Response struct {
 	StopReason   string         `json:"stop_reason"`
 	StopSequence *string        `json:"stop_sequence"`
 	Usage        Usage          `json:"usage"`
+
+	// Raw, when set, is the exact body to send to the client, for
+	// transformers that relay an Anthropic upstream's answer byte for
+	// byte. The Router ignores it when a Response hook is configured.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Usage is Anthropic's token usage. InputTokens excludes cached tokens.

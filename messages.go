@@ -1,0 +1,624 @@
+package ccr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxRetryWait bounds how long a request waits for an upstream's
+// Retry-After before trying again.
+const maxRetryWait = 10 * time.Second
+
+// exchange is one client request's journey through the router.
+type exchange struct {
+	st      *state
+	w       http.ResponseWriter
+	r       *http.Request
+	req     *Request
+	rec     RequestRecord
+	session string
+	start   time.Time
+	// timing
+	routeDur   time.Duration
+	convertDur time.Duration
+	upstreamAt time.Time // first upstream response headers
+	sw         *SSEWriter
+}
+
+func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{st: st, w: w, r: r, start: st.d.now()}
+	x.rec = RequestRecord{ID: randomID("req_", 24), Time: x.start, Method: r.Method, Path: r.URL.Path}
+	w.Header().Set("Request-Id", x.rec.ID)
+	st.d.inFlight.Add(1)
+	defer st.d.inFlight.Add(-1)
+	err := x.run()
+	if err != nil {
+		x.fail(err)
+	}
+	x.finish()
+}
+
+func (x *exchange) run() error {
+	body, err := x.st.readBody(x.w, x.r)
+	if err != nil {
+		return err
+	}
+	req, err := parseMessages(body, true)
+	if err != nil {
+		return err
+	}
+	req.Raw = body
+	req.Header = x.r.Header
+	req.ClientModel = req.Model
+	x.req = req
+	x.rec.ClientModel = req.Model
+	x.rec.Stream = req.Stream
+	x.session = sessionID(x.r, req)
+
+	t0 := time.Now()
+	dec, err := x.st.route(x.r.Context(), x.r, req, x.session)
+	x.routeDur = time.Since(t0)
+	if err != nil {
+		return err
+	}
+	x.rec.Route = dec.scenario
+	targets := []target{{p: dec.provider, model: dec.model}}
+	for _, fb := range x.st.fallback[dec.scenario] {
+		name, model, _ := splitRoute(fb)
+		if p := x.st.lookup(name); p != nil {
+			targets = append(targets, target{p: p, model: canonicalModel(p, model), fallback: true})
+		}
+	}
+	return x.try(targets)
+}
+
+type target struct {
+	p        *provider
+	model    string
+	fallback bool
+}
+
+// retryable reports whether an attempt's failure may be retried
+// elsewhere: a connection error, a first-byte timeout, 408, 429 or 5xx.
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		s := e.status()
+		return s == 408 || s == 429 || s >= 500
+	}
+	return true
+}
+
+// try runs the attempts: each target in order, a second key of the same
+// provider after a 401, 403 or 429, and one wait for a short Retry-After.
+// It stops at the first attempt that succeeds, once anything has been
+// written to the client, or when the client has gone.
+func (x *exchange) try(targets []target) error {
+	var last error
+	waited := false
+	for i := 0; i < len(targets); i++ {
+		t := targets[i]
+		key := t.p.pickKey(x.st.d.now())
+		err := x.attempt(t, key)
+		if err == nil {
+			return nil
+		}
+		last = err
+		if x.committed() || x.r.Context().Err() != nil {
+			return err
+		}
+		var e *Error
+		isErr := errors.As(err, &e)
+		// Another key of the same provider, once per key.
+		if isErr && (e.Status == 401 || e.Status == 403 || e.Status == 429) && len(t.p.keys) > 1 && x.keyAttempts(t.p) < len(t.p.keys) {
+			if k := t.p.pickKey(x.st.d.now()); k != key && !t.p.keys[k].disabled.Load() && t.p.keys[k].coolUntil.Load() <= x.st.d.now().UnixNano() {
+				targets = append(targets[:i+1], append([]target{t}, targets[i+1:]...)...)
+				continue
+			}
+		}
+		if !retryable(err) {
+			return err
+		}
+		if i == len(targets)-1 && !waited && isErr {
+			if d := retryAfter(e.Header, x.st.d.now()); d > 0 && d <= maxRetryWait {
+				waited = true
+				timer := time.NewTimer(d)
+				select {
+				case <-timer.C:
+				case <-x.r.Context().Done():
+					timer.Stop()
+					return err
+				}
+				targets = append(targets, t)
+			}
+		}
+	}
+	return last
+}
+
+func (x *exchange) keyAttempts(p *provider) int {
+	n := 0
+	for _, a := range x.rec.Attempts {
+		if a.Provider == p.name {
+			n++
+		}
+	}
+	return n
+}
+
+func (x *exchange) committed() bool { return x.sw != nil && x.sw.Started() }
+
+// attempt sends the request to one provider and relays the answer.
+func (x *exchange) attempt(t target, key int) (err error) {
+	at := Attempt{Provider: t.p.name, Model: t.model, Key: t.p.keyFingerprint(key)}
+	start := time.Now()
+	x.rec.Provider, x.rec.Model = t.p.name, t.model
+	defer func() {
+		at.MS = ms(time.Since(start))
+		if err != nil {
+			e := asError(err)
+			if at.Status == 0 {
+				at.Status = e.status()
+			}
+			at.Error = e.Message
+		}
+		x.rec.Attempts = append(x.rec.Attempts, at)
+	}()
+
+	ctx := x.r.Context()
+	ch := t.p.chainFor(t.model)
+	req := x.prepare(t, ch)
+	if ch.request {
+		req = req.Clone()
+		req.Raw = nil
+		for _, h := range ch.hooks {
+			if h.Request != nil {
+				if err := h.Request(ctx, req); err != nil {
+					return fmt.Errorf("ccr: hook %s: %w", h.Name, err)
+				}
+			}
+		}
+	}
+	t0 := time.Now()
+	up, err := ch.tr.TransformRequest(ctx, req)
+	if err != nil {
+		return err
+	}
+	for _, h := range ch.hooks {
+		if h.Upstream != nil {
+			if err := h.Upstream(ctx, req, up); err != nil {
+				return fmt.Errorf("ccr: hook %s: %w", h.Name, err)
+			}
+		}
+	}
+	x.convertDur += time.Since(t0)
+
+	release, err := t.p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	upCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hreq, err := t.p.newRequest(upCtx, up, key)
+	if err != nil {
+		return err
+	}
+	var fbTimer *time.Timer
+	if x.st.firstByte > 0 {
+		fbTimer = time.AfterFunc(x.st.firstByte, func() { cancel(ErrFirstByteTimeout) })
+	}
+	resp, err := t.p.client.Do(hreq)
+	if fbTimer != nil {
+		fbTimer.Stop()
+	}
+	if err != nil {
+		return x.transportError(t.p, upCtx, err)
+	}
+	defer resp.Body.Close()
+	x.upstreamAt = time.Now()
+	at.Status = resp.StatusCode
+	t.p.keyStatus(key, resp.StatusCode, resp.Header, x.st.d.now())
+
+	if resp.StatusCode/100 != 2 {
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if rerr != nil && len(b) == 0 {
+			return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %s answered %d", t.p.name, resp.StatusCode), Err: rerr}
+		}
+		e := ch.tr.TransformError(resp.StatusCode, resp.Header, b)
+		if e == nil {
+			e = &Error{Status: resp.StatusCode}
+		}
+		e.Message = t.p.redact(e.Message)
+		if e.Status == http.StatusUnauthorized && !strings.HasPrefix(e.Message, "upstream ") {
+			e.Message = "upstream " + t.p.name + ": " + e.Message
+		}
+		if e.Err == nil {
+			e.Err = fmt.Errorf("upstream %s status %d", t.p.name, resp.StatusCode)
+		}
+		return e
+	}
+
+	body := &upstreamBody{r: resp.Body, ctx: upCtx}
+	if isEventStream(resp.Header) {
+		if x.st.idle > 0 {
+			body.idle = x.st.idle
+			body.timer = time.AfterFunc(x.st.idle, func() { cancel(ErrStreamIdle) })
+			defer body.timer.Stop()
+		}
+		return x.relayStream(ch, req, body)
+	}
+	if req.Stream {
+		// Some gateways answer a streaming request with plain JSON: convert
+		// it and send it as a stream.
+		return x.relayJSONAsStream(ch, req, body)
+	}
+	return x.relayJSON(ch, req, body)
+}
+
+// prepare returns the request as routed to t: the model replaced, and the
+// raw body kept only while it can still be forwarded as is.
+func (x *exchange) prepare(t target, ch *chain) *Request {
+	r := *x.req
+	r.Model = t.model
+	r.Provider = t.p.name
+	return &r
+}
+
+func isEventStream(h http.Header) bool {
+	return strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream")
+}
+
+func (x *exchange) transportError(p *provider, upCtx context.Context, err error) error {
+	if cause := context.Cause(upCtx); cause != nil && x.r.Context().Err() == nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if x.r.Context().Err() != nil {
+		return x.r.Context().Err()
+	}
+	if errors.Is(err, ErrFirstByteTimeout) {
+		return &Error{Status: http.StatusGatewayTimeout, Type: "timeout_error", Message: "upstream " + p.name + " did not answer within " + x.st.firstByte.String(), Err: err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Status: http.StatusGatewayTimeout, Type: "timeout_error", Message: "upstream " + p.name + " timed out", Err: err}
+	}
+	return &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "could not reach upstream " + p.name, Err: err}
+}
+
+// upstreamBody reads an upstream body, resetting the idle timer on every
+// read and reporting why the read failed when the router cancelled it.
+type upstreamBody struct {
+	r     io.Reader
+	ctx   context.Context
+	idle  time.Duration
+	timer *time.Timer
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.timer != nil {
+		b.timer.Reset(b.idle)
+	}
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return n, cause
+		}
+	}
+	return n, err
+}
+
+func (x *exchange) relayJSON(ch *chain, req *Request, body io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(body, x.st.maxResp+1))
+	if err != nil {
+		return x.readError(err)
+	}
+	if int64(len(b)) > x.st.maxResp {
+		return asError(ErrBodyTooLarge)
+	}
+	t0 := time.Now()
+	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
+	if err != nil {
+		return err
+	}
+	for i := len(ch.hooks) - 1; i >= 0; i-- {
+		if h := ch.hooks[i].Response; h != nil {
+			if err := h(x.r.Context(), req, resp); err != nil {
+				return fmt.Errorf("ccr: hook %s: %w", ch.hooks[i].Name, err)
+			}
+		}
+	}
+	out := []byte(resp.Raw)
+	if len(out) == 0 || hasResponseHooks(ch) {
+		if out, err = marshalNoEscape(resp); err != nil {
+			return err
+		}
+	}
+	x.convertDur += time.Since(t0)
+	x.noteUsage(resp.Usage, true)
+	h := x.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Server-Timing", x.serverTiming())
+	x.w.WriteHeader(http.StatusOK)
+	x.rec.Status = http.StatusOK
+	x.rec.TTFBMS = ms(time.Since(x.start))
+	x.w.Write(out)
+	return nil
+}
+
+func hasResponseHooks(ch *chain) bool {
+	for _, h := range ch.hooks {
+		if h.Response != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *exchange) readError(err error) error {
+	if x.r.Context().Err() != nil {
+		return x.r.Context().Err()
+	}
+	if errors.Is(err, ErrStreamIdle) || errors.Is(err, ErrFirstByteTimeout) {
+		return err
+	}
+	return &Error{Status: http.StatusBadGateway, Message: "upstream connection failed while reading its answer", Err: err}
+}
+
+func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(body, x.st.maxResp+1))
+	if err != nil {
+		return x.readError(err)
+	}
+	if int64(len(b)) > x.st.maxResp {
+		return asError(ErrBodyTooLarge)
+	}
+	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
+	if err != nil {
+		return err
+	}
+	for i := len(ch.hooks) - 1; i >= 0; i-- {
+		if h := ch.hooks[i].Response; h != nil {
+			if err := h(x.r.Context(), req, resp); err != nil {
+				return err
+			}
+		}
+	}
+	return x.writeStream(responseEvents(resp))
+}
+
+// relayStream converts and relays an upstream event stream.
+func (x *exchange) relayStream(ch *chain, req *Request, body io.Reader) error {
+	sse := NewSSEReader(body)
+	sse.DispatchAtEOF = true
+	var src EventReader = sse
+	src = ch.tr.TransformStream(x.r.Context(), req, src)
+	for i := len(ch.hooks) - 1; i >= 0; i-- {
+		if h := ch.hooks[i].Stream; h != nil {
+			src = h(x.r.Context(), req, src)
+		}
+	}
+	return x.writeStream(src)
+}
+
+// writeStream relays hub events to the client. Until the first event is
+// written, an error leaves the response uncommitted, so that the caller
+// can still answer with a real status or try elsewhere.
+func (x *exchange) writeStream(src EventReader) error {
+	first, err := src.ReadEvent()
+	if err != nil {
+		if err == io.EOF {
+			return &Error{Status: http.StatusBadGateway, Message: "upstream returned an empty stream"}
+		}
+		return x.streamError(err)
+	}
+	sw, err := NewSSEWriter(x.w)
+	if err != nil {
+		return err
+	}
+	x.sw = sw
+	x.st.d.streams.Add(1)
+	defer x.st.d.streams.Add(-1)
+	x.rec.Status = http.StatusOK
+	x.rec.TTFBMS = ms(time.Since(x.start))
+
+	var ping *time.Timer
+	if x.st.pingInterval > 0 {
+		var arm func()
+		arm = func() {
+			if sw.ping() {
+				ping.Reset(x.st.pingInterval)
+			}
+		}
+		ping = time.AfterFunc(x.st.pingInterval, arm)
+	}
+	defer func() {
+		if ping != nil {
+			ping.Stop()
+		}
+		sw.close()
+	}()
+
+	ev := first
+	for {
+		x.observeEvent(ev)
+		if err := sw.WriteEvent(ev); err != nil {
+			if cerr := x.r.Context().Err(); cerr != nil {
+				return cerr
+			}
+			return fmt.Errorf("ccr: write to client: %w", err)
+		}
+		if ping != nil {
+			ping.Reset(x.st.pingInterval)
+		}
+		ev, err = src.ReadEvent()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return x.streamError(err)
+		}
+	}
+}
+
+func (x *exchange) streamError(err error) error {
+	if x.r.Context().Err() != nil {
+		return x.r.Context().Err()
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	switch {
+	case errors.Is(err, ErrStreamIdle), errors.Is(err, ErrTruncated), errors.Is(err, ErrLineTooLong), errors.Is(err, ErrFirstByteTimeout):
+		return err
+	}
+	return &Error{Status: http.StatusBadGateway, Message: "upstream stream failed", Err: err}
+}
+
+// observeEvent takes usage from message_start and message_delta.
+func (x *exchange) observeEvent(ev Event) {
+	switch ev.Type {
+	case "message_start":
+		var m struct {
+			Message struct {
+				Usage Usage `json:"usage"`
+			} `json:"message"`
+		}
+		if json.Unmarshal(ev.Data, &m) == nil {
+			x.noteUsage(m.Message.Usage, false)
+		}
+	case "message_delta":
+		var m struct {
+			Usage *struct {
+				InputTokens  *int `json:"input_tokens"`
+				OutputTokens *int `json:"output_tokens"`
+				CacheRead    *int `json:"cache_read_input_tokens"`
+			} `json:"usage"`
+		}
+		if json.Unmarshal(ev.Data, &m) == nil && m.Usage != nil {
+			if m.Usage.InputTokens != nil {
+				x.rec.InputTokens = *m.Usage.InputTokens
+			}
+			if m.Usage.OutputTokens != nil {
+				x.rec.OutputTokens = *m.Usage.OutputTokens
+			}
+			if m.Usage.CacheRead != nil {
+				x.rec.CacheRead = *m.Usage.CacheRead
+			}
+			x.st.d.sessions.store(x.session, x.rec.InputTokens+x.rec.CacheRead)
+		}
+	}
+}
+
+func (x *exchange) noteUsage(u Usage, final bool) {
+	if u.InputTokens > 0 || final {
+		x.rec.InputTokens = u.InputTokens
+		x.rec.CacheRead = u.CacheReadInputTokens
+	}
+	if u.OutputTokens > 0 || final {
+		x.rec.OutputTokens = u.OutputTokens
+	}
+	if final {
+		x.st.d.sessions.store(x.session, u.InputTokens+u.CacheReadInputTokens)
+	}
+}
+
+func (x *exchange) serverTiming() string {
+	up := time.Duration(0)
+	if !x.upstreamAt.IsZero() {
+		up = x.upstreamAt.Sub(x.start) - x.routeDur - x.convertDur
+	}
+	return fmt.Sprintf("route;dur=%.3f, convert;dur=%.3f, upstream;dur=%.3f", ms(x.routeDur), ms(x.convertDur), ms(up))
+}
+
+// fail reports err to the client: as JSON with its status while nothing
+// has been sent, as an event: error frame once the stream has started, and
+// not at all when the client has gone.
+func (x *exchange) fail(err error) {
+	x.rec.cause = err
+	if x.r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, x.r.Context().Err())) {
+		x.rec.Status = 499
+		return
+	}
+	e := asError(err)
+	if e.RequestID == "" {
+		e2 := *e
+		e2.RequestID = x.rec.ID
+		e = &e2
+	}
+	x.rec.Error = e.Message
+	if x.committed() {
+		x.sw.WriteEvent(errorEvent(e))
+		return
+	}
+	x.rec.Status = e.status()
+	writeJSONError(x.w, e)
+}
+
+func (x *exchange) finish() {
+	x.rec.DurationMS = ms(time.Since(x.start))
+	x.rec.OverheadMS = ms(x.routeDur + x.convertDur)
+	if x.rec.Status == 0 {
+		x.rec.Status = http.StatusOK
+	}
+	d := x.st.d
+	d.total.Add(1)
+	if x.rec.Status >= 400 || x.rec.Error != "" {
+		d.errors.Add(1)
+	}
+	ctx := context.WithoutCancel(x.r.Context())
+	logRecord(ctx, x.st.log, &x.rec)
+	d.trail.add(x.rec)
+	if obs := d.observers.Load(); obs != nil {
+		for _, f := range *obs {
+			f(&x.rec)
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// responseEvents turns a complete response into the events of a stream.
+func responseEvents(resp *Response) EventReader {
+	var b eventBuilder
+	u := resp.Usage
+	b.start(resp.ID, resp.Model, Usage{InputTokens: u.InputTokens, CacheReadInputTokens: u.CacheReadInputTokens, CacheCreationInputTokens: u.CacheCreationInputTokens})
+	for _, c := range resp.Content {
+		switch c.Type {
+		case "text":
+			b.text(c.Text)
+		case "thinking":
+			b.thinking(c.Thinking)
+			b.signature(c.Signature)
+		case "tool_use", "server_tool_use":
+			b.startTool(c.Type, c.ID, c.Name)
+			in := string(c.Input)
+			if in == "" {
+				in = "{}"
+			}
+			b.toolInput(in)
+		default:
+			raw, _ := json.Marshal(c)
+			b.block(raw)
+		}
+	}
+	b.finish(resp.StopReason, resp.StopSequence, &u, "")
+	events := b.take()
+	return EventReaderFunc(func() (Event, error) {
+		if len(events) == 0 {
+			return Event{}, io.EOF
+		}
+		ev := events[0]
+		events = events[1:]
+		return ev, nil
+	})
+}

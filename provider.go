@@ -1,0 +1,368 @@
+package ccr
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// provider is one configured upstream: where it is, how to authenticate,
+// its transport and its transformer chains. It is immutable once built,
+// except for the key rotation state, which is safe for concurrent use.
+type provider struct {
+	name    string
+	baseURL string
+	models  []string
+	client  *http.Client
+	keys    []*apiKey
+	next    atomic.Uint64
+	chains  map[string]*chain // by model; "" is the provider-level chain
+	sem     chan struct{}     // nil: no concurrency cap
+	secrets [][]byte          // every key, for redaction
+}
+
+// apiKey is one of a provider's keys with its health.
+type apiKey struct {
+	value     Secret
+	coolUntil atomic.Int64 // unix nanoseconds; 0 when usable
+	disabled  atomic.Bool  // answered 401/403: set aside until reload
+}
+
+// chain is a resolved transformer chain: a format and its hooks.
+type chain struct {
+	tr    Transformer
+	hooks []Hook
+	// request reports whether any hook edits the hub request, which
+	// rules out byte-for-byte passthrough.
+	request bool
+}
+
+// chainFor returns the chain for model.
+func (p *provider) chainFor(model string) *chain {
+	if c, ok := p.chains[model]; ok {
+		return c
+	}
+	return p.chains[""]
+}
+
+// pickKey returns the index of the next usable key in round-robin order,
+// -1 when the provider has no keys. When every key is cooling down or set
+// aside it returns the one that becomes usable first, so that a request is
+// still attempted and its error reaches the client.
+func (p *provider) pickKey(now time.Time) int {
+	n := len(p.keys)
+	if n == 0 {
+		return -1
+	}
+	start := int(p.next.Add(1)-1) % n
+	best, bestUntil := -1, int64(0)
+	for i := 0; i < n; i++ {
+		k := (start + i) % n
+		key := p.keys[k]
+		if key.disabled.Load() {
+			continue
+		}
+		until := key.coolUntil.Load()
+		if until <= now.UnixNano() {
+			return k
+		}
+		if best < 0 || until < bestUntil {
+			best, bestUntil = k, until
+		}
+	}
+	if best < 0 {
+		return start
+	}
+	return best
+}
+
+// keyStatus reacts to an upstream status for the key at index k.
+func (p *provider) keyStatus(k int, status int, header http.Header, now time.Time) {
+	if k < 0 || k >= len(p.keys) {
+		return
+	}
+	switch status {
+	case http.StatusTooManyRequests:
+		d := retryAfter(header, now)
+		if d <= 0 {
+			d = 30 * time.Second
+		}
+		p.keys[k].coolUntil.Store(now.Add(d).UnixNano())
+	case http.StatusUnauthorized, http.StatusForbidden:
+		if len(p.keys) > 1 {
+			p.keys[k].disabled.Store(true)
+		}
+	}
+}
+
+// keyFingerprint identifies key k in logs without revealing it.
+func (p *provider) keyFingerprint(k int) string {
+	if k < 0 || k >= len(p.keys) {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(p.keys[k].value))
+	return fmt.Sprintf("#%d:%x", k, sum[:3])
+}
+
+// newRequest builds the outbound request for up. It is a fresh request
+// carrying only the headers that belong upstream: never the client's
+// credentials, never its Accept-Encoding.
+func (p *provider) newRequest(ctx context.Context, up *UpstreamRequest, key int) (*http.Request, error) {
+	target := up.URL
+	if target == "" {
+		target = joinURL(p.baseURL, up.Path)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(up.Body))
+	if err != nil {
+		return nil, fmt.Errorf("ccr: provider %s: build request: %w", p.name, err)
+	}
+	for k, vs := range up.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if up.Stream {
+		req.Header.Set("Accept", "text/event-stream")
+	} else if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if key >= 0 {
+		secret := string(p.keys[key].value)
+		switch up.Auth {
+		case "", "bearer":
+			req.Header.Set("Authorization", "Bearer "+secret)
+		case "x-api-key":
+			req.Header.Set("X-Api-Key", secret)
+		case "x-goog-api-key":
+			req.Header.Set("X-Goog-Api-Key", secret)
+		case "none":
+		default:
+			return nil, fmt.Errorf("ccr: provider %s: unknown auth scheme %q", p.name, up.Auth)
+		}
+	}
+	return req, nil
+}
+
+// redact replaces every key of the provider found in s.
+func (p *provider) redact(s string) string {
+	for _, k := range p.secrets {
+		if len(k) >= 4 && strings.Contains(s, string(k)) {
+			s = strings.ReplaceAll(s, string(k), "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// acquire takes a concurrency slot, waiting in FIFO order; release gives
+// it back.
+func (p *provider) acquire(ctx context.Context) (release func(), err error) {
+	if p.sem == nil {
+		return func() {}, nil
+	}
+	select {
+	case p.sem <- struct{}{}:
+		return func() { <-p.sem }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// joinURL resolves path against base: an empty path is base itself; a
+// path starting with '?' adds a query; otherwise base gets a '/' if it
+// lacks one.
+func joinURL(base, path string) string {
+	switch {
+	case path == "":
+		return base
+	case strings.HasPrefix(path, "?"):
+		return base + path
+	case strings.HasSuffix(base, "/") && strings.HasPrefix(path, "/"):
+		return base + path[1:]
+	case strings.HasSuffix(base, "/") || strings.HasPrefix(path, "/"):
+		return base + path
+	}
+	return base + "/" + path
+}
+
+// retryAfter parses Retry-After (seconds or an HTTP date) and
+// retry-after-ms.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if ms := h.Get("Retry-After-Ms"); ms != "" {
+		if n, err := strconv.ParseFloat(ms, 64); err == nil && n >= 0 {
+			return time.Duration(n * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+		return time.Duration(n * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// transports shares tuned transports between config snapshots, so that a
+// reload that keeps the network settings keeps the open connections.
+type transports struct {
+	mu sync.Mutex
+	m  map[string]*http.Transport
+}
+
+func (ts *transports) get(proxy string) (*http.Transport, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t, ok := ts.m[proxy]; ok {
+		return t, nil
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.ForceAttemptHTTP2 = true
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 15 * time.Second
+	t.ExpectContinueTimeout = 0
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil {
+			return nil, fmt.Errorf("ccr: proxy URL: %w", err)
+		}
+		t.Proxy = http.ProxyURL(u)
+	} else {
+		t.Proxy = nil
+	}
+	if ts.m == nil {
+		ts.m = make(map[string]*http.Transport)
+	}
+	ts.m[proxy] = t
+	return t, nil
+}
+
+func (ts *transports) closeIdle() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.m {
+		t.CloseIdleConnections()
+	}
+}
+
+// buildProvider resolves one provider's configuration.
+func buildProvider(i int, pc ProviderConfig, cfg *Config, defs map[string]TransformerDef, rt http.RoundTripper, ps *problems) *provider {
+	path := fmt.Sprintf("Providers[%d]", i)
+	p := &provider{
+		name:    pc.Name,
+		baseURL: pc.BaseURL,
+		models:  append([]string(nil), pc.Models...),
+		client:  &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		chains:  make(map[string]*chain),
+	}
+	if pc.Name == "" {
+		ps.add(path+".name", "required")
+	} else if strings.ContainsAny(pc.Name, ",") {
+		ps.add(path+".name", "must not contain a comma")
+	}
+	if u, err := url.Parse(pc.BaseURL); pc.BaseURL == "" {
+		ps.add(path+".api_base_url", "required")
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		ps.add(path+".api_base_url", "not a URL")
+	}
+	for _, k := range pc.APIKeys {
+		p.keys = append(p.keys, &apiKey{value: k})
+		p.secrets = append(p.secrets, []byte(k))
+	}
+	if pc.MaxConcurrency < 0 {
+		ps.add(path+".max_concurrency", "must not be negative")
+	} else if pc.MaxConcurrency > 0 {
+		p.sem = make(chan struct{}, pc.MaxConcurrency)
+	}
+	env := cfg.Env
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	build := func(model string, uses []TransformerUse, usePath []string) *chain {
+		c := &Chain{Provider: pc.Name, BaseURL: pc.BaseURL, Model: model, Env: env, Transport: rt}
+		for j, u := range uses {
+			def, ok := defs[u.Name]
+			if !ok {
+				ps.add(usePath[j], "unknown transformer %q", u.Name)
+				continue
+			}
+			if def.Apply == nil {
+				continue
+			}
+			if err := def.Apply(c, u.Options); err != nil {
+				ps.add(usePath[j], "%v", err)
+			}
+		}
+		tr := c.Format
+		if tr == nil {
+			tr = NewOpenAI(c.OpenAI)
+		}
+		ch := &chain{tr: tr, hooks: append(c.Hooks, cfg.Hooks...)}
+		for _, h := range ch.hooks {
+			if h.Request != nil {
+				ch.request = true
+			}
+		}
+		return ch
+	}
+	paths := func(prefix string, n int) []string {
+		out := make([]string, n)
+		for j := range out {
+			out[j] = fmt.Sprintf("%s[%d]", prefix, j)
+		}
+		return out
+	}
+	p.chains[""] = build("", pc.Use, paths(path+".transformer.use", len(pc.Use)))
+	for _, model := range sortedKeys(pc.ModelUse) {
+		mu := pc.ModelUse[model]
+		all := append(append([]TransformerUse(nil), pc.Use...), mu...)
+		mp := path + ".transformer." + model + ".use"
+		if !isIdentKey(model) {
+			mp = path + ".transformer[" + strconv.Quote(model) + "].use"
+		}
+		p.chains[model] = build(model, all, append(paths(path+".transformer.use", len(pc.Use)), paths(mp, len(mu))...))
+	}
+	return p
+}
+
+// dedupProblems drops repeated problems: building a model chain applies
+// the provider-level entries again and would report theirs twice.
+func dedupProblems(ps problems) problems {
+	seen := make(map[Problem]bool, len(ps))
+	out := ps[:0]
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// decodeOptions decodes a transformer's options strictly into v: unknown
+// fields are errors. nil options leave v unchanged.
+func decodeOptions(options json.RawMessage, v any) error {
+	if len(options) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(options))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad options: %v", err)
+	}
+	return nil
+}
