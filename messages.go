@@ -42,6 +42,9 @@ func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		x.fail(err)
 	}
+	if x.sw != nil {
+		x.sw.close() // no keep-alive write once the handler returns
+	}
 	x.finish()
 }
 
@@ -444,7 +447,6 @@ func (x *exchange) writeStream(src EventReader) error {
 		if ping != nil {
 			ping.Stop()
 		}
-		sw.close()
 	}()
 
 	ev := first
