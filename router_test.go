@@ -227,7 +227,7 @@ func TestAuth(t *testing.T) {
 		}
 		if tt.status == 401 {
 			var e struct {
-				Type  string `json:"type"`
+				Type  string                `json:"type"`
 				Error struct{ Type string } `json:"error"`
 			}
 			if json.Unmarshal(w.Body.Bytes(), &e); e.Type != "error" || e.Error.Type != "authentication_error" {
