@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/ccrgo/ccr/internal/jsonraw"
 )
 
 // A Transformer adapts the router's hub format, the Anthropic Messages API,
@@ -382,30 +385,79 @@ type Usage struct {
 	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
 }
 
-var requestKnownFields = [...]string{"model", "max_tokens", "messages", "system", "tools", "tool_choice",
-	"temperature", "top_p", "top_k", "stop_sequences", "stream", "thinking", "output_config", "metadata"}
-
 type requestAlias Request
 
 // UnmarshalJSON decodes a request and keeps unknown top-level fields in
-// Extra.
+// Extra. It walks the top level once, decoding each known member into its
+// field and keeping the others verbatim.
 func (r *Request) UnmarshalJSON(b []byte) error {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	members, err := jsonraw.Members(b)
+	if err != nil {
+		// Let encoding/json describe the syntax error.
+		var v map[string]json.RawMessage
+		if jerr := json.Unmarshal(b, &v); jerr != nil {
+			return jerr
+		}
 		return err
 	}
-	var a requestAlias
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	*r = Request(a)
-	for _, k := range requestKnownFields {
-		delete(all, k)
-	}
-	if len(all) > 0 {
-		r.Extra = all
+	*r = Request{}
+	for _, m := range members {
+		raw := b[m.Start:m.End]
+		var err error
+		switch m.Key {
+		case "model":
+			err = json.Unmarshal(raw, &r.Model)
+		case "max_tokens":
+			err = json.Unmarshal(raw, &r.MaxTokens)
+		case "messages":
+			err = json.Unmarshal(raw, &r.Messages)
+		case "system":
+			err = json.Unmarshal(raw, &r.System)
+		case "tools":
+			err = json.Unmarshal(raw, &r.Tools)
+		case "tool_choice":
+			err = json.Unmarshal(raw, &r.ToolChoice)
+		case "temperature":
+			err = json.Unmarshal(raw, &r.Temperature)
+		case "top_p":
+			err = json.Unmarshal(raw, &r.TopP)
+		case "top_k":
+			err = json.Unmarshal(raw, &r.TopK)
+		case "stop_sequences":
+			err = json.Unmarshal(raw, &r.StopSequences)
+		case "stream":
+			err = json.Unmarshal(raw, &r.Stream)
+		case "thinking":
+			err = json.Unmarshal(raw, &r.Thinking)
+		case "output_config":
+			err = json.Unmarshal(raw, &r.OutputConfig)
+		case "metadata":
+			if !bytes.Equal(raw, []byte("null")) {
+				r.Metadata = append(json.RawMessage(nil), raw...)
+			}
+		default:
+			if r.Extra == nil {
+				r.Extra = make(map[string]json.RawMessage)
+			}
+			r.Extra[m.Key] = append(json.RawMessage(nil), raw...)
+		}
+		if err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				te.Field = joinField(m.Key, te.Field)
+				return te
+			}
+			return fmt.Errorf("%s: %w", m.Key, err)
+		}
 	}
 	return nil
+}
+
+func joinField(key, field string) string {
+	if field == "" {
+		return key
+	}
+	return key + "." + field
 }
 
 // MarshalJSON encodes the request with its Extra fields.
