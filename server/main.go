@@ -40,6 +40,7 @@ const drainTimeout = 30 * time.Second
 // options are the serve command's settings.
 type options struct {
 	configPath string
+	logDir     string
 	host       string
 	port       int
 }
@@ -50,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var o options
 	home := getenv("HOME")
 	fs.StringVar(&o.configPath, "config", ccr.DefaultConfigPath(home), "config file")
+	o.logDir = ccr.DefaultLogDir(home)
 	fs.StringVar(&o.host, "host", "", "listen address (default: HOST from the config, else 127.0.0.1)")
 	fs.IntVar(&o.port, "port", 0, "listen port (default: PORT from the config, else 3456)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -62,15 +64,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, o options, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-
-	cfg, warnings, err := loadConfig(o.configPath, getenv, logger)
+	cfg, warnings, err := ccr.LoadConfig(o.configPath, getenv)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "ccr: warning:", w.String())
 	}
 	if err != nil {
 		return err
 	}
+	// Log files (LOG: false means stderr), LOG_LEVEL, keys redacted.
+	logs := ccr.OpenServerLogs(&cfg, o.logDir, stderr)
+	defer logs.Close()
+	logger := logs.Logger
+	prepare := func(c *ccr.Config) { logs.Prepare(c); c.Env = getenv }
+	prepare(&cfg)
 	rt, err := ccr.New(cfg)
 	if err != nil {
 		return err
@@ -93,8 +99,11 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		logger.Warn("listening beyond loopback WITHOUT an APIKEY: only requests addressed to a loopback name are served; set APIKEY to serve the network", "addr", addr)
 	}
 
+	admin := ccr.NewAdmin(ccr.AdminOptions{Router: rt, ConfigPath: o.configPath, LogDir: o.logDir, LogFile: logs.File,
+		Getenv: getenv, Prepare: prepare, Applied: logs.Apply, Logger: logger, Listen: addr})
 	mux := http.NewServeMux()
 	mux.Handle("/", rt)
+	mux.Handle("/api/", admin)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -122,17 +131,12 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		case err := <-errc:
 			return err
 		case <-hup:
-			cfg, warnings, err := loadConfig(o.configPath, getenv, logger)
+			warnings, err := admin.Reload()
 			for _, w := range warnings {
 				logger.Warn("config", "problem", w.String())
 			}
-			if err == nil {
-				err = rt.Reload(cfg)
-			}
 			if err != nil {
 				logger.Error("reload failed; keeping the running config", "err", err)
-			} else {
-				logger.Info("config reloaded", "path", o.configPath)
 			}
 			continue
 		case <-ctx.Done():
@@ -150,16 +154,6 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		return err
 	}
 	return nil
-}
-
-func loadConfig(path string, getenv func(string) string, logger *slog.Logger) (ccr.Config, []ccr.Problem, error) {
-	cfg, warnings, err := ccr.LoadConfig(path, getenv)
-	if err != nil {
-		return cfg, warnings, err
-	}
-	cfg.Logger = logger
-	cfg.Env = getenv
-	return cfg, warnings, nil
 }
 
 func firstNonEmpty(ss ...string) string {
