@@ -244,13 +244,13 @@ type configErrorBody struct {
 }
 
 // writeConfigError answers a configuration that could not be read or
-// validated: 400 with every problem for a *ConfigError, else status with
-// a generic message (the cause goes to the log).
-func (a *Admin) writeConfigError(w http.ResponseWriter, status int, what string, err error, warnings []Problem, red *Redactor) {
+// validated: 400 with every problem for a *ConfigError, else 500 (the
+// cause goes to the log). what starts the message.
+func (a *Admin) writeConfigError(w http.ResponseWriter, what string, err error, warnings []Problem, red *Redactor) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		a.log.Error(what, "err", err)
-		WriteError(w, &Error{Status: status, Type: "api_error", Message: what})
+		WriteError(w, &Error{Status: http.StatusInternalServerError, Type: "api_error", Message: what})
 		return
 	}
 	problems := redactProblems(ce.Problems, red)
@@ -260,7 +260,7 @@ func (a *Admin) writeConfigError(w http.ResponseWriter, status int, what string,
 	}
 	writeJSON(w, http.StatusBadRequest, configErrorBody{
 		Type:     "error",
-		Error:    errorPayload{Type: "invalid_request_error", Message: "invalid configuration: " + strings.Join(msgs, "; ")},
+		Error:    errorPayload{Type: "invalid_request_error", Message: what + ": " + strings.Join(msgs, "; ")},
 		Problems: problems,
 		Warnings: redactProblems(warnings, red),
 	})
@@ -323,7 +323,7 @@ func (a *Admin) postConfig(w http.ResponseWriter, r *http.Request) {
 	red := a.liveRedactor()
 	js, err := json5.ToJSON(body)
 	if err != nil {
-		a.writeConfigError(w, http.StatusBadRequest, "", &ConfigError{Problems: []Problem{{Message: "syntax error: " + err.Error()}}}, nil, red)
+		a.writeConfigError(w, "invalid configuration", &ConfigError{Problems: []Problem{{Message: "syntax error: " + err.Error()}}}, nil, red)
 		return
 	}
 	a.mu.Lock()
@@ -335,7 +335,7 @@ func (a *Admin) postConfig(w http.ResponseWriter, r *http.Request) {
 		err = Validate(cfg)
 	}
 	if err != nil {
-		a.writeConfigError(w, http.StatusBadRequest, "invalid configuration", err, warnings, red)
+		a.writeConfigError(w, "invalid configuration", err, warnings, red)
 		return
 	}
 	var pretty bytes.Buffer
@@ -353,7 +353,7 @@ func (a *Admin) postConfig(w http.ResponseWriter, r *http.Request) {
 	res := adminResult{Success: true, Message: "Config saved successfully", Warnings: redactProblems(warnings, red)}
 	if apply {
 		if _, err := a.reloadLocked(); err != nil {
-			a.writeConfigError(w, http.StatusInternalServerError, "the configuration was saved but could not be applied", err, nil, red)
+			a.writeConfigError(w, "the configuration was saved but could not be applied", err, nil, red)
 			return
 		}
 		res.Message, res.Applied = "Config saved and applied", true
@@ -363,11 +363,12 @@ func (a *Admin) postConfig(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) restart(w http.ResponseWriter, r *http.Request) {
 	warnings, err := a.Reload()
+	red := a.liveRedactor()
 	if err != nil {
-		a.writeConfigError(w, http.StatusInternalServerError, "could not read the config file", err, warnings, a.liveRedactor())
+		a.writeConfigError(w, "the configuration was not reloaded", err, warnings, red)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminResult{Success: true, Message: "Service restarted: configuration reloaded", Warnings: redactProblems(warnings, a.liveRedactor())})
+	writeJSON(w, http.StatusOK, adminResult{Success: true, Message: "Service restarted: configuration reloaded", Warnings: redactProblems(warnings, red)})
 }
 
 // transformerInfo is one entry of GET /api/transformers.
@@ -563,11 +564,11 @@ func (a *Admin) openLog(name string, flag int) (*os.File, error) {
 	defer root.Close()
 	f, err := root.OpenFile(name, flag, 0)
 	if err != nil {
-		if fi, lerr := root.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, &Error{Status: http.StatusBadRequest, Message: "log file " + name + " is a link that leads outside the log directory", Err: err}
-		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, notFound
+		}
+		if fi, lerr := root.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, &Error{Status: http.StatusBadRequest, Message: "log file " + name + " is a link that leads outside the log directory", Err: err}
 		}
 		return nil, err
 	}

@@ -121,11 +121,20 @@ func backupConfigFile(path string, perm fs.FileMode, now time.Time) error {
 		return fmt.Errorf("ccr: back up config: %w", err)
 	}
 	defer src.Close()
-	// Two saves within a millisecond must not share a backup name: move
-	// the timestamp on, which keeps the names in order.
+	// The new backup must sort after every existing one, or pruning would
+	// delete it: when the clock has not moved on (two saves within a
+	// millisecond) or has gone back, take the newest backup's time plus a
+	// millisecond.
+	t := now.UTC()
+	if bs, err := configBackups(path); err == nil && len(bs) > 0 {
+		last := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(bs[len(bs)-1]), filepath.Base(path)+"."), ".bak")
+		if lt, err := time.Parse(backupTimeFormat, last); err == nil && !t.After(lt) {
+			t = lt.Add(time.Millisecond)
+		}
+	}
 	var dst *os.File
 	for i := 0; ; i++ {
-		name := path + "." + now.UTC().Add(time.Duration(i)*time.Millisecond).Format(backupTimeFormat) + ".bak"
+		name := path + "." + t.Add(time.Duration(i)*time.Millisecond).Format(backupTimeFormat) + ".bak"
 		dst, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if err == nil {
 			break

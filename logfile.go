@@ -180,7 +180,7 @@ func (l *LogFile) fail(now time.Time, err error) {
 	n := l.dropped.Add(1)
 	if l.opts.Errors != nil && (l.lastReport.IsZero() || now.Sub(l.lastReport) >= logReportInterval) {
 		l.lastReport = now
-		fmt.Fprintf(l.opts.Errors, "ccr: log file: %v (%d lines dropped so far)\n", err, n)
+		fmt.Fprintf(l.opts.Errors, "ccr: log file: %v (log lines dropped so far: %d)\n", err, n)
 	}
 }
 
