@@ -603,50 +603,70 @@ func geminiSearchResultText(raw json.RawMessage) string {
 }
 
 // toolResult returns a tool_result's text and its attachments (protocol.md
-// §4.1.2 step 1).
+// §4.1.2 step 1). Items are decoded one by one, so that an item of a shape
+// the hub types do not model cannot spoil the others.
 func (g *gemini) toolResult(ctx context.Context, b *ContentBlock) (string, []geminiPart, error) {
 	raw := bytes.TrimSpace(b.Content)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return "", nil, nil
 	}
-	c, err := b.ToolResultContent()
-	if err != nil {
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s, nil, nil
+		}
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
 		return string(raw), nil, nil
 	}
 	var texts []string
 	var attach []geminiPart
-	for i := range c {
-		it := &c[i]
-		switch it.Type {
+	for _, item := range items {
+		var head struct {
+			Type     string          `json:"type"`
+			Text     string          `json:"text"`
+			Source   json.RawMessage `json:"source"`
+			Content  json.RawMessage `json:"content"`
+			ToolName string          `json:"tool_name"`
+		}
+		if json.Unmarshal(item, &head) != nil {
+			continue
+		}
+		switch head.Type {
 		case "text":
-			texts = append(texts, it.Text)
-		case "image":
-			p, ok, err := g.imagePart(ctx, it.Source)
-			if err != nil {
-				return "", nil, err
+			texts = append(texts, head.Text)
+		case "image", "document":
+			var src Source
+			if json.Unmarshal(head.Source, &src) != nil {
+				continue
 			}
-			if ok {
-				attach = append(attach, p)
-			}
-		case "document":
-			ps, err := g.documentParts(ctx, it.Source)
-			if err != nil {
-				return "", nil, err
+			var ps []geminiPart
+			if head.Type == "image" {
+				p, ok, err := g.imagePart(ctx, &src)
+				if err != nil {
+					return "", nil, err
+				}
+				if ok {
+					ps = []geminiPart{p}
+				}
+			} else {
+				var err error
+				if ps, err = g.documentParts(ctx, &src); err != nil {
+					return "", nil, err
+				}
 			}
 			attach = append(attach, ps...)
 		case "search_result":
 			var inner Content
-			if json.Unmarshal(it.Content, &inner) == nil {
+			if json.Unmarshal(head.Content, &inner) == nil {
 				if t := geminiJoinTexts(inner, "\n"); t != "" {
 					texts = append(texts, t)
 				}
 			}
 		case "tool_reference":
-			var tr struct {
-				ToolName string `json:"tool_name"`
-			}
-			if json.Unmarshal(it.Raw, &tr) == nil && tr.ToolName != "" {
-				texts = append(texts, "tool_reference: "+tr.ToolName)
+			if head.ToolName != "" {
+				texts = append(texts, "tool_reference: "+head.ToolName)
 			}
 		}
 	}
