@@ -795,8 +795,9 @@ func geminiSchemaJSON(schema json.RawMessage) (json.RawMessage, error) {
 				break
 			}
 		}
+		ap := out.get("additionalProperties")
 		if out.typeName() == "object" && len(out.get("properties").keysOrNil()) == 0 &&
-			out.get("additionalProperties") == nil && out.get("anyOf") == nil && out.get("oneOf") == nil {
+			(ap == nil || (ap.kind == 'b' && ap.str == "false")) && out.get("anyOf") == nil && out.get("oneOf") == nil {
 			return nil, nil
 		}
 	}
