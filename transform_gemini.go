@@ -1030,18 +1030,6 @@ func geminiEscapeModel(model string) string {
 	return sb.String()
 }
 
-// joinURL resolves path against base the way the gemini transformer's
-// paths are meant: appended, with one '/' between them.
-func joinURL(base, path string) string {
-	if path == "" {
-		return base
-	}
-	if strings.HasSuffix(base, "/") {
-		return base + strings.TrimPrefix(path, "/")
-	}
-	return base + "/" + strings.TrimPrefix(path, "/")
-}
-
 // ---- tool names ----
 
 // geminiNames maps client tool names to Gemini function names and back

@@ -1,7 +1,6 @@
 package ccr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ccrgo/ccr/internal/jsonraw"
 )
 
 // VertexOptions configures the Vertex AI formats "vertex-gemini" and
@@ -254,8 +255,11 @@ func newVertexClaude(opts VertexOptions, provider string) (*vertexClaude, error)
 // router kept it) with model removed and anthropic_version added.
 func (v *vertexClaude) TransformRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
 	src := req.Raw
+	if src != nil && hasRouterThinking(req) {
+		src = nil // thinking blocks made up by the router must not reach Claude
+	}
 	if src == nil {
-		b, err := req.MarshalJSON()
+		b, err := dropRouterThinking(req).MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("vertex: encode request: %w", err)
 		}
@@ -302,33 +306,21 @@ func vertexBetas(h http.Header) string {
 // vertexClaudeBody rewrites the top level of an Anthropic request body:
 // anthropic_version first, model removed, every other member unchanged.
 func vertexClaudeBody(src []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(src))
-	tok, err := dec.Token()
+	members, err := jsonraw.Members(src)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("vertex: body is not an object")
-	}
-	out := []byte(`{"anthropic_version":"` + vertexAnthropicVersion + `"`)
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := kt.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		if key == "model" || key == "anthropic_version" {
+	out := make([]byte, 0, len(src)+40)
+	out = append(out, `{"anthropic_version":"`+vertexAnthropicVersion+`"`...)
+	for _, m := range members {
+		if m.Key == "model" || m.Key == "anthropic_version" {
 			continue
 		}
-		kb, _ := marshalNoEscape(key)
+		kb, _ := marshalNoEscape(m.Key)
 		out = append(out, ',')
 		out = append(out, kb...)
 		out = append(out, ':')
-		out = append(out, v...)
+		out = append(out, src[m.Start:m.End]...)
 	}
 	return append(out, '}'), nil
 }
@@ -459,45 +451,10 @@ func vertexClaudeError(status int, header http.Header, body []byte, provider str
 		}
 		return geminiError(status, header, body, provider)
 	}
-	st := vertexStatusForType(ae.Error.Type)
-	if st == 0 {
-		st = status
-	}
-	e := &Error{Status: st, Type: ae.Error.Type, Message: ae.Error.Message, Err: fmt.Errorf("vertex: upstream status %d", status)}
-	if e.Type == "overloaded_error" {
-		e.Status = 529
-	}
-	if ra := header.Get("Retry-After"); ra != "" {
-		e.Header = http.Header{"Retry-After": {ra}}
-	}
+	e := &Error{Status: statusForType(ae.Error.Type), Type: ae.Error.Type, Message: ae.Error.Message,
+		Err: fmt.Errorf("vertex: upstream status %d", status)}
+	copyRetryHeaders(e, header)
 	return e
-}
-
-// vertexStatusForType returns the HTTP status of an Anthropic error type.
-func vertexStatusForType(t string) int {
-	switch t {
-	case "invalid_request_error":
-		return http.StatusBadRequest
-	case "authentication_error":
-		return http.StatusUnauthorized
-	case "billing_error":
-		return http.StatusPaymentRequired
-	case "permission_error":
-		return http.StatusForbidden
-	case "not_found_error":
-		return http.StatusNotFound
-	case "request_too_large":
-		return http.StatusRequestEntityTooLarge
-	case "rate_limit_error":
-		return http.StatusTooManyRequests
-	case "api_error":
-		return http.StatusInternalServerError
-	case "timeout_error":
-		return http.StatusGatewayTimeout
-	case "overloaded_error":
-		return 529
-	}
-	return 0
 }
 
 // vertexConfigOptions is the options object of the vertex transformers.

@@ -159,6 +159,16 @@ func TestVertexClaudeRequest(t *testing.T) {
 	if got := up.Header.Get("Anthropic-Beta"); got != "context-management-2025-06-27,interleaved-thinking-2025-05-14" {
 		t.Errorf("anthropic-beta = %q", got)
 	}
+	// Thinking blocks the router made up for another provider are dropped.
+	raw2 := []byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"rtr.gemini"},{"type":"text","text":"a"}]},{"role":"user","content":"q2"}]}`)
+	var req2 Request
+	json.Unmarshal(raw2, &req2)
+	req2.Raw = raw2
+	up, err = v.TransformRequest(t.Context(), &req2)
+	if err != nil || bytes.Contains(up.Body, []byte("rtr.gemini")) || !bytes.Contains(up.Body, []byte(`{"type":"text","text":"a"}`)) {
+		t.Errorf("router thinking not dropped: %s, %v", up.Body, err)
+	}
+
 	// Without Raw (a hook changed the request), the body is re-encoded.
 	req.Raw, req.Stream = nil, false
 	up, err = v.TransformRequest(t.Context(), &req)
