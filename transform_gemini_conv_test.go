@@ -341,3 +341,99 @@ func TestGeminiMultiTurnThoughtSignatures(t *testing.T) {
 		t.Errorf("bad key: %d %s", e.status(), e.typ())
 	}
 }
+
+// TestGeminiThroughRouter runs the gemini and vertex-gemini transformers
+// inside a Router configured the way a user's config.json does it.
+func TestGeminiThroughRouter(t *testing.T) {
+	fake := &fakeGemini3{t: t, issued: map[string]string{}}
+	gsrv := httptest.NewServer(fake)
+	t.Cleanup(gsrv.Close)
+
+	tokens := newFakeTokenServer(t)
+	credPath := writeCreds(t, tokens)
+	var vertexAuth []string
+	var vmu sync.Mutex
+	vsrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vmu.Lock()
+		vertexAuth = append(vertexAuth, r.Header.Get("Authorization")+" "+r.Header.Get("X-Goog-Api-Key"))
+		vmu.Unlock()
+		if r.URL.Path != "/v1beta1/projects/proj-from-key/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent" || r.URL.RawQuery != "alt=sse" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"from vertex\"}]},\"finishReason\":\"STOP\"}]}\r\n\r\n")
+	}))
+	t.Cleanup(vsrv.Close)
+
+	cfg := Config{
+		Providers: []ProviderConfig{
+			{Name: "gemini", BaseURL: gsrv.URL + "/v1beta/models/", APIKeys: []Secret{"test-key"}, Use: []TransformerUse{{Name: "gemini"}}},
+			{Name: "badkey", BaseURL: gsrv.URL + "/v1beta/models/", APIKeys: []Secret{"wrong-key"}, Use: []TransformerUse{{Name: "gemini"}}},
+			{Name: "vertex", BaseURL: vsrv.URL, APIKeys: []Secret{"unused"}, Use: []TransformerUse{{Name: "vertex-gemini", Options: json.RawMessage(`{"schema_mode":"jsonschema"}`)}}},
+		},
+		Router: Routes{Default: "gemini,gemini-3-pro-preview"},
+		APIKey: "client-key",
+		Logger: testLogger(t),
+		Env:    envMap(map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": credPath}),
+	}
+	rt, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{"x-api-key": "client-key"}
+
+	w := post(t, rt, "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"tools":[{"name":"Read","input_schema":{"type":"object","properties":{"file_path":{"type":"string"}}}}],"messages":[{"role":"user","content":"read /a and /b"}]}`, hdr)
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", w.Code, w.Body)
+	}
+	evs := readAllEvents(t, w.Body.Bytes())
+	checkStreamInvariants(t, evs, true)
+	blocks, stop := accumulate(t, evs)
+	if stop != "tool_use" || len(blocks) != 3 || !strings.Contains(blocks[1].ID, "__tsig_") {
+		t.Fatalf("stream through router: stop %q, blocks %+v", stop, blocks)
+	}
+	if !strings.Contains(string(evs[0].Data), `"model":"claude-sonnet-4-5"`) {
+		t.Errorf("message_start does not echo the client's model: %s", evs[0].Data)
+	}
+
+	w = post(t, rt, "/v1/messages", `{"model":"badkey,gemini-3-pro-preview","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, hdr)
+	if w.Code != 401 || !strings.Contains(w.Body.String(), `"authentication_error"`) {
+		t.Errorf("bad upstream key: %d %s", w.Code, w.Body)
+	}
+
+	for i := 0; i < 2; i++ {
+		w = post(t, rt, "/v1/messages", `{"model":"vertex,gemini-2.5-flash","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, hdr)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), "from vertex") {
+			t.Fatalf("vertex: %d %s", w.Code, w.Body)
+		}
+	}
+	vmu.Lock()
+	defer vmu.Unlock()
+	for _, a := range vertexAuth {
+		if a != "Bearer tok-1 " {
+			t.Errorf("vertex request auth = %q; want the service-account token and no API key", a)
+		}
+	}
+	if n := tokens.calls.Load(); n != 1 {
+		t.Errorf("token endpoint called %d times for two requests", n)
+	}
+}
+
+func readAllEvents(t *testing.T, b []byte) []Event {
+	t.Helper()
+	r := NewSSEReader(bytes.NewReader(b))
+	var evs []Event
+	for {
+		ev, err := r.ReadEvent()
+		if err == io.EOF {
+			return evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != "ping" {
+			evs = append(evs, ev)
+		}
+	}
+}
