@@ -1710,3 +1710,44 @@ func geminiDecodeOptions(options json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// ---- count_tokens ----
+
+// countTokensRequest encodes req for Gemini's countTokens method
+// (protocol.md E80), for a router that asks the upstream instead of
+// estimating locally. The provider resolves Path and adds the key as for
+// generateContent.
+func (g *gemini) countTokensRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
+	gr, err := g.convertRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	gr.GenerationConfig = nil // count_tokens carries no sampling parameters
+	type withModel struct {
+		Model string `json:"model"`
+		*geminiRequest
+	}
+	body, err := marshalNoEscape(struct {
+		GenerateContentRequest withModel `json:"generateContentRequest"`
+	}{withModel{"models/" + req.Model, gr}})
+	if err != nil {
+		return nil, fmt.Errorf("gemini: encode countTokens: %w", err)
+	}
+	return &UpstreamRequest{
+		Path:   geminiEscapeModel(req.Model) + ":countTokens",
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   body,
+		Auth:   "x-goog-api-key",
+	}, nil
+}
+
+// countTokensResponse decodes a countTokens answer.
+func (g *gemini) countTokensResponse(body []byte) (int, error) {
+	var r struct {
+		TotalTokens *int `json:"totalTokens"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.TotalTokens == nil {
+		return 0, &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "gemini: invalid countTokens response", Err: err}
+	}
+	return *r.TotalTokens, nil
+}

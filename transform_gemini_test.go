@@ -623,3 +623,26 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// E80: count_tokens through Gemini's countTokens.
+func TestGeminiCountTokens(t *testing.T) {
+	g := newGemini(GeminiOptions{}, "")
+	var req Request
+	if err := json.Unmarshal([]byte(`{"model":"gemini-2.5-flash","system":"Be brief.","messages":[{"role":"user","content":"Hello"}]}`), &req); err != nil {
+		t.Fatal(err)
+	}
+	up, err := g.countTokensRequest(t.Context(), &req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"generateContentRequest":{"model":"models/gemini-2.5-flash","contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"Be brief."}]}}}`
+	if up.Path != "gemini-2.5-flash:countTokens" || string(up.Body) != want || up.Auth != "x-goog-api-key" {
+		t.Errorf("countTokensRequest = %s %s", up.Path, up.Body)
+	}
+	if n, err := g.countTokensResponse([]byte(`{"totalTokens":7}`)); n != 7 || err != nil {
+		t.Errorf("countTokensResponse = %d, %v", n, err)
+	}
+	if _, err := g.countTokensResponse([]byte(`{}`)); err == nil {
+		t.Errorf("countTokensResponse accepted a body without totalTokens")
+	}
+}
