@@ -606,6 +606,12 @@ func (c *geminiOpenAPI) finishSingle(s *gjNode, depth int) (*gjNode, error) {
 		s.set("type", gjString(typ))
 	}
 	switch typ {
+	case "string", "number", "integer", "boolean", "array", "object", "null":
+		s.set("type", gjString(typ))
+	default:
+		return nil, errGeminiSchemaFallback // a type Gemini does not know
+	}
+	switch typ {
 	case "object":
 		if depth > 0 && len(s.get("properties").keysOrNil()) == 0 {
 			return nil, errGeminiSchemaFallback // rule 9, nested

@@ -2,6 +2,7 @@ package ccr
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -45,6 +46,44 @@ func FuzzGeminiStream(f *testing.F) {
 				return
 			}
 			evs = append(evs, ev)
+		}
+	})
+}
+
+// FuzzGeminiSchema feeds arbitrary JSON schemas to both sanitisers: they
+// must not panic, must return valid JSON, and an openapi result must pass
+// Gemini's rules.
+func FuzzGeminiSchema(f *testing.F) {
+	f.Add([]byte(`{"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"type":["string","null"]}}}`))
+	f.Add([]byte(`{"type":"object","properties":{"n":{"$ref":"#"},"m":{"anyOf":[{"type":"null"},{"const":"x"}]}}}`))
+	f.Add([]byte(`{"allOf":[{"properties":{"x":{"type":"integer","exclusiveMinimum":1.5}}},{"required":["x"]}]}`))
+	if b, err := os.ReadFile("testdata/gemini/schema/claude_code_tools.json"); err == nil {
+		var tools []struct {
+			InputSchema json.RawMessage `json:"input_schema"`
+		}
+		json.Unmarshal(b, &tools)
+		for _, t := range tools {
+			f.Add([]byte(t.InputSchema))
+		}
+	}
+	f.Fuzz(func(t *testing.T, schema []byte) {
+		if !json.Valid(schema) {
+			return
+		}
+		out, err := geminiSchemaOpenAPI(schema)
+		if err == nil && out != nil {
+			if !json.Valid(out) {
+				t.Fatalf("openapi output is not JSON: %s", out)
+			}
+			n, err := gjParse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOpenAPISchema(t, "parameters", n, true)
+		}
+		out, err = geminiSchemaJSON(schema)
+		if err == nil && out != nil && !json.Valid(out) {
+			t.Fatalf("jsonschema output is not JSON: %s", out)
 		}
 	})
 }
