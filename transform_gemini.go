@@ -1514,6 +1514,9 @@ func geminiMapStatus(status int, ge *geminiErrorBody, msg, provider string) *Err
 		}
 	}
 	switch {
+	// A bad provider key reaches the client as authentication_error
+	// (protocol.md §4.10), so that the user sees which setting is wrong;
+	// the client's own key was accepted before the request went upstream.
 	case reason == "API_KEY_INVALID":
 		return &Error{Status: http.StatusUnauthorized, Type: "authentication_error", Message: msg}
 	case gstatus == "UNAVAILABLE" || status == http.StatusServiceUnavailable || status == 529:

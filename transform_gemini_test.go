@@ -560,7 +560,7 @@ func TestGeminiImageFetch(t *testing.T) {
 	}
 }
 
-func TestJoinURL(t *testing.T) {
+func TestGeminiPaths(t *testing.T) {
 	for _, tt := range []struct{ base, path, want string }{
 		{"https://generativelanguage.googleapis.com/v1beta/models/", "gemini-2.5-flash:generateContent", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"},
 		{"https://generativelanguage.googleapis.com/v1beta/models", "gemini-2.5-flash:generateContent", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"},
