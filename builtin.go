@@ -4,5 +4,6 @@ package ccr
 func builtinTransformers() []TransformerDef {
 	var defs []TransformerDef
 	defs = append(defs, anthropicTransformers()...)
+	defs = append(defs, geminiTransformers()...)
 	return defs
 }
