@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-func compactJSON(t *testing.T, s string) string {
+func schemaCompactJSON(t *testing.T, s string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, []byte(s)); err != nil {
@@ -92,8 +92,8 @@ func TestGeminiSchemaOpenAPIRules(t *testing.T) {
 				}
 				return
 			}
-			if string(got) != compactJSON(t, tt.want) {
-				t.Errorf("geminiSchemaOpenAPI(%s)\n got %s\nwant %s", tt.in, got, compactJSON(t, tt.want))
+			if string(got) != schemaCompactJSON(t, tt.want) {
+				t.Errorf("geminiSchemaOpenAPI(%s)\n got %s\nwant %s", tt.in, got, schemaCompactJSON(t, tt.want))
 			}
 			checkOpenAPISchema(t, "parameters", mustParse(t, got), true)
 		})
@@ -119,7 +119,7 @@ func TestGeminiSchemaJSONMode(t *testing.T) {
 			}
 			want := ""
 			if tt.want != "" {
-				want = compactJSON(t, tt.want)
+				want = schemaCompactJSON(t, tt.want)
 			}
 			if string(got) != want {
 				t.Errorf("geminiSchemaJSON(%s)\n got %s\nwant %s", tt.in, got, want)
