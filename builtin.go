@@ -5,5 +5,6 @@ func builtinTransformers() []TransformerDef {
 	var defs []TransformerDef
 	defs = append(defs, anthropicTransformers()...)
 	defs = append(defs, geminiTransformers()...)
+	defs = append(defs, openaiTransformers()...)
 	return defs
 }

@@ -3,20 +3,6 @@ package ccr
 // Temporary stand-ins, replaced when normalize.go, tokens.go and
 // transform_openai.go land.
 
-// ValidateRequest is replaced by normalize.go.
-func ValidateRequest(req *Request) error {
-	if req.Model == "" {
-		return Errorf(400, "model: Field required")
-	}
-	if len(req.Messages) == 0 {
-		return Errorf(400, "messages: Field required")
-	}
-	if req.MaxTokens <= 0 {
-		return Errorf(400, "max_tokens: Field required")
-	}
-	return nil
-}
-
 // TokenCounter is replaced by tokens.go.
 type TokenCounter struct{}
 
@@ -28,6 +14,3 @@ func (tc *TokenCounter) Count(req *Request) int {
 	b, _ := req.MarshalJSON()
 	return len(b) / 4
 }
-
-// NewOpenAI is replaced by transform_openai.go.
-func NewOpenAI(opts OpenAIOptions) Transformer { return nil }
