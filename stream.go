@@ -61,6 +61,7 @@ type SSEReader struct {
 	r       *bufio.Reader
 	line    []byte
 	skipLF  bool // the previous line ended in '\r': a following '\n' belongs to it
+	begun   bool // the first bytes were checked for a BOM
 	err     error
 	data    []byte
 	hasData bool
@@ -134,7 +135,8 @@ func (s *SSEReader) field(line []byte) {
 }
 
 // readLine returns the next line without its terminator. The returned slice
-// is valid until the next call.
+// is valid until the next call. Lines end in "\n", "\r\n" or a lone "\r";
+// the input is scanned in place, so a lone "\r" costs nothing extra.
 func (s *SSEReader) readLine() ([]byte, error) {
 	max := s.MaxLineBytes
 	if max <= 0 {
@@ -142,72 +144,70 @@ func (s *SSEReader) readLine() ([]byte, error) {
 	}
 	s.line = s.line[:0]
 	for {
-		chunk, err := s.r.ReadSlice('\n')
-		if s.skipLF && len(chunk) > 0 {
-			s.skipLF = false
-			if chunk[0] == '\n' && len(s.line) == 0 {
-				chunk = chunk[1:]
-				if len(chunk) == 0 && err == nil {
-					continue
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				if err != io.EOF {
+					return nil, err
 				}
-			}
-		}
-		// A lone '\r' also ends a line.
-		if i := bytes.IndexByte(chunk, '\r'); i >= 0 && (i+1 == len(chunk) || chunk[i+1] != '\n') {
-			s.line = append(s.line, chunk[:i]...)
-			rest := len(chunk) - (i + 1)
-			// Give back what follows the '\r'.
-			if rest > 0 {
-				if uerr := s.unread(chunk[i+1:]); uerr != nil {
-					return nil, uerr
+				if len(s.line) == 0 {
+					return nil, io.EOF
 				}
-			} else {
-				s.skipLF = true
-			}
-			return s.checkLen(max)
-		}
-		switch {
-		case err == nil:
-			s.line = append(s.line, chunk...)
-			s.line = bytes.TrimSuffix(s.line, []byte{'\n'})
-			s.line = bytes.TrimSuffix(s.line, []byte{'\r'})
-			return s.checkLen(max)
-		case errors.Is(err, bufio.ErrBufferFull):
-			s.line = append(s.line, chunk...)
-			if len(s.line) > max {
-				return nil, ErrLineTooLong
-			}
-		case err == io.EOF:
-			if len(chunk) == 0 && len(s.line) == 0 {
+				// A final line without a terminator is not a complete line:
+				// per WHATWG it belongs to an event that is never dispatched,
+				// unless DispatchAtEOF asks for leniency.
+				if s.DispatchAtEOF {
+					s.field(s.line)
+				}
 				return nil, io.EOF
 			}
-			// A final line without a terminator is not a complete line:
-			// per WHATWG it belongs to an event that is never dispatched,
-			// unless DispatchAtEOF asks for leniency.
-			s.line = append(s.line, chunk...)
-			if s.DispatchAtEOF && len(s.line) > 0 {
-				s.field(s.line)
-			}
-			return nil, io.EOF
-		default:
-			return nil, err
 		}
+		buf, _ := s.r.Peek(s.r.Buffered())
+		if !s.begun {
+			s.begun = true
+			if bytes.HasPrefix(bom, buf[:min(len(buf), len(bom))]) {
+				// The stream may start with a UTF-8 BOM, which is not
+				// part of the first field name.
+				if b, err := s.r.Peek(len(bom)); err == nil && bytes.Equal(b, bom) {
+					s.r.Discard(len(bom))
+					continue
+				}
+				buf, _ = s.r.Peek(s.r.Buffered())
+			}
+		}
+		if s.skipLF {
+			s.skipLF = false
+			if buf[0] == '\n' {
+				s.r.Discard(1)
+				continue
+			}
+		}
+		i := bytes.IndexByte(buf, '\n')
+		lim := i
+		if lim < 0 {
+			lim = len(buf)
+		}
+		if j := bytes.IndexByte(buf[:lim], '\r'); j >= 0 {
+			i = j
+		}
+		if i < 0 {
+			if len(s.line)+len(buf) > max {
+				return nil, ErrLineTooLong
+			}
+			s.line = append(s.line, buf...)
+			s.r.Discard(len(buf))
+			continue
+		}
+		if len(s.line)+i > max {
+			return nil, ErrLineTooLong
+		}
+		s.line = append(s.line, buf[:i]...)
+		s.skipLF = buf[i] == '\r' // a following '\n' belongs to this line
+		s.r.Discard(i + 1)
+		return s.line, nil
 	}
 }
 
-func (s *SSEReader) checkLen(max int) ([]byte, error) {
-	if len(s.line) > max {
-		return nil, ErrLineTooLong
-	}
-	return s.line, nil
-}
-
-// unread pushes p back in front of the buffered input.
-func (s *SSEReader) unread(p []byte) error {
-	rest := append([]byte(nil), p...)
-	s.r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), s.r), 32<<10)
-	return nil
-}
+var bom = []byte("\xEF\xBB\xBF")
 
 // SSEWriter writes server-sent events to an http.ResponseWriter, flushing
 // after every event. It sets Content-Type: text/event-stream and
