@@ -1,0 +1,77 @@
+package ccr
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOpenAIRequestGolden converts every testdata/openai/request case:
+// <case>.in.json is the client's Anthropic request, the optional
+// <case>.options.json the "openai" transformer options, and
+// <case>.golden.json the upstream body or the error the client gets.
+func TestOpenAIRequestGolden(t *testing.T) {
+	ins, err := filepath.Glob("testdata/openai/request/*.in.json")
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no request cases: %v", err)
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			base := filepath.Join(filepath.Dir(in), name)
+			tr := testOpenAI(t, readOptional(t, base+".options.json"))
+			raw, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, base+".golden.json", convertRequest(t, tr, raw))
+		})
+	}
+}
+
+// convertRequest runs what the router runs for one client body:
+// decode, validate, route, convert. It fails the test if the conversion
+// modifies the request or produces a body that is not compact JSON.
+func convertRequest(t *testing.T, tr *openAI, raw []byte) []byte {
+	t.Helper()
+	var req Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatalf("decode request: %v", err)
+	}
+	if err := ValidateRequest(&req); err != nil {
+		return errorGolden(t, err)
+	}
+	routeRequest(&req)
+	before, err := json.Marshal(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := tr.TransformRequest(t.Context(), &req)
+	if err != nil {
+		return errorGolden(t, err)
+	}
+	after, _ := json.Marshal(&req)
+	if !bytes.Equal(before, after) {
+		t.Errorf("TransformRequest modified the request\nbefore %s\nafter  %s", before, after)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, up.Body); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, up.Body)
+	}
+	if !bytes.Equal(compact.Bytes(), up.Body) {
+		t.Errorf("body is not compact JSON")
+	}
+	if up.Stream != req.Stream || up.Path != "" || up.URL != "" || up.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("UpstreamRequest = {Path %q URL %q Stream %v Header %v}; want {\"\" \"\" %v application/json}", up.Path, up.URL, up.Stream, up.Header, req.Stream)
+	}
+	for _, esc := range []string{`\u003c`, `\u003e`, `\u0026`} {
+		if bytes.Contains(up.Body, []byte(esc)) && !bytes.Contains(raw, []byte(esc)) {
+			t.Errorf("body has HTML escape %s the client did not send", esc)
+		}
+	}
+	return indentJSON(t, up.Body)
+}
