@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,53 @@ func convertRequest(t *testing.T, tr *openAI, raw []byte) []byte {
 		}
 	}
 	return indentJSON(t, up.Body)
+}
+
+func TestOpenAITransformerDef(t *testing.T) {
+	def, ok := DefaultTransformers()["openai"]
+	if !ok || def.Endpoint != "/v1/chat/completions" || def.Apply == nil || def.Description == "" {
+		t.Fatalf("openai def = %+v", def)
+	}
+	documented := map[string]bool{}
+	for _, o := range def.Options {
+		documented[o.Name] = true
+	}
+	typ := reflect.TypeOf(openAIOptionsJSON{})
+	for i := 0; i < typ.NumField(); i++ {
+		if name := typ.Field(i).Tag.Get("json"); !documented[name] {
+			t.Errorf("option %q is accepted but not documented in Options", name)
+		}
+	}
+	if len(def.Options) != typ.NumField() {
+		t.Errorf("%d options documented, %d accepted", len(def.Options), typ.NumField())
+	}
+
+	tests := []struct {
+		options string
+		want    OpenAIOptions
+		err     string
+	}{
+		{``, OpenAIOptions{}, ""},
+		{`null`, OpenAIOptions{}, ""},
+		{`{"max_completion_tokens":true,"include_usage":false,"reasoning":"reasoning_effort","max_stop_sequences":4}`,
+			OpenAIOptions{MaxCompletionTokens: true, NoStreamOptions: true, Reasoning: "effort", MaxStopSequences: 4}, ""},
+		{`{"reasoning":"deepseek_thinking","reasoning_passback":true}`, OpenAIOptions{Reasoning: "deepseek", ReasoningPassback: true}, ""},
+		{`{"reasoning":"magic"}`, OpenAIOptions{}, "unknown value"},
+		{`{"max_tokens":5}`, OpenAIOptions{}, "unknown field"},
+		{`{"max_stop_sequences":-1}`, OpenAIOptions{}, "negative"},
+		{`[1]`, OpenAIOptions{}, "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		c := Chain{Format: NewOpenAI(OpenAIOptions{})} // an earlier format entry
+		err := def.Apply(&c, json.RawMessage(tt.options))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Apply(%s) error = %v, want %q", tt.options, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(c.OpenAI, tt.want) || c.Format != nil {
+			t.Errorf("Apply(%s) = %+v, Format %v, err %v; want %+v, nil Format", tt.options, c.OpenAI, c.Format, err, tt.want)
+		}
+	}
 }

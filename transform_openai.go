@@ -1623,12 +1623,23 @@ func (s *openAIStream) newTool() *oaStreamTool {
 func (s *openAIStream) advance() {
 	for s.live != nil && s.b.openType() == "tool_use" {
 		next := s.nextBuffered()
-		if next == nil || !json.Valid(s.live.args) {
+		if next == nil || !jsonComplete(s.live.args) {
 			return
 		}
 		s.closeOpen()
 		s.startTool(next)
 	}
+}
+
+// jsonComplete reports whether b is a complete JSON object or array. Only
+// a buffer ending in '}' or ']' can be, which spares a full scan of large
+// arguments on every fragment.
+func jsonComplete(b []byte) bool {
+	b = bytes.TrimRight(b, " \t\r\n")
+	if len(b) == 0 || b[len(b)-1] != '}' && b[len(b)-1] != ']' {
+		return false
+	}
+	return json.Valid(b)
 }
 
 func (s *openAIStream) nextBuffered() *oaStreamTool {
