@@ -229,3 +229,56 @@ func TestResponseEvents(t *testing.T) {
 	}
 	checkGolden(t, "testdata/openai/replay/json_body.want.sse", renderEvents(evs, nil))
 }
+
+// TestCheckInvariants makes sure the checker used on every stream output
+// rejects each kind of violation.
+func TestCheckInvariants(t *testing.T) {
+	e := func(typ, data string) Event { return Event{Type: typ, Data: []byte(data)} }
+	ms := e("message_start", `{"type":"message_start","message":{}}`)
+	st := func(i int, typ string) Event {
+		cb := `{"type":"text","text":""}`
+		switch typ {
+		case "tool_use":
+			cb = `{"type":"tool_use","id":"toolu_1","name":"x","input":{}}`
+		case "thinking":
+			cb = `{"type":"thinking","thinking":"","signature":""}`
+		}
+		return e("content_block_start", `{"type":"content_block_start","index":`+string(rune('0'+i))+`,"content_block":`+cb+`}`)
+	}
+	td := func(i int) Event {
+		return e("content_block_delta", `{"type":"content_block_delta","index":`+string(rune('0'+i))+`,"delta":{"type":"text_delta","text":"x"}}`)
+	}
+	x := func(i int) Event {
+		return e("content_block_stop", `{"type":"content_block_stop","index":`+string(rune('0'+i))+`}`)
+	}
+	md := func(r string) Event {
+		return e("message_delta", `{"type":"message_delta","delta":{"stop_reason":"`+r+`"},"usage":{"output_tokens":0}}`)
+	}
+	stop := e("message_stop", `{"type":"message_stop"}`)
+	good := []Event{ms, st(0, "text"), td(0), x(0), md("end_turn"), stop}
+	if err := checkInvariants(good, false); err != nil {
+		t.Fatalf("good stream rejected: %v", err)
+	}
+	bad := map[string][]Event{
+		"no message_start":      {st(0, "text"), x(0), md("end_turn"), stop},
+		"two message_start":     {ms, ms, md("end_turn"), stop},
+		"index gap":             {ms, st(1, "text"), x(1), md("end_turn"), stop},
+		"two open blocks":       {ms, st(0, "text"), st(1, "text"), x(1), x(0), md("end_turn"), stop},
+		"delta to closed block": {ms, st(0, "text"), x(0), td(0), md("end_turn"), stop},
+		"text delta in tool":    {ms, st(0, "tool_use"), td(0), x(0), md("end_turn"), stop},
+		"delta before stop":     {ms, st(0, "text"), md("end_turn"), x(0), stop},
+		"bad stop reason":       {ms, md("error"), stop},
+		"missing message_stop":  {ms, md("end_turn")},
+		"event after stop":      {ms, md("end_turn"), stop, td(0)},
+		"done marker":           {ms, e("", "[DONE]")},
+		"name mismatch":         {ms, e("content_block_stop", `{"type":"message_stop"}`)},
+	}
+	for name, evs := range bad {
+		if err := checkInvariants(evs, false); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := checkInvariants([]Event{ms, md("end_turn"), stop}, true); err == nil {
+		t.Error("a stream that both stopped and failed was accepted")
+	}
+}
