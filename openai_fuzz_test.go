@@ -158,7 +158,11 @@ func FuzzOpenAIResponse(f *testing.F) {
 		if _, err := marshalNoEscape(resp); err != nil {
 			t.Fatal(err)
 		}
-		if err := checkInvariants(responseEvents(resp), false); err != nil {
+		evs, err := readAll(responseEvents(resp), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkInvariants(evs, false); err != nil {
 			t.Fatalf("replayed events: %v", err)
 		}
 		_ = tr.TransformError(400+len(body)%200, nil, body)

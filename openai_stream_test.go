@@ -223,7 +223,10 @@ func TestResponseEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := responseEvents(resp)
+	evs, err := readAll(responseEvents(resp), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := checkInvariants(evs, false); err != nil {
 		t.Fatal(err)
 	}
