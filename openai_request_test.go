@@ -29,7 +29,7 @@ func TestOpenAIRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, base+".golden.json", convertRequest(t, tr, raw))
+			checkGoldenFile(t, base+".golden.json", convertRequest(t, tr, raw))
 		})
 	}
 }
@@ -74,7 +74,7 @@ func convertRequest(t *testing.T, tr *openAI, raw []byte) []byte {
 			t.Errorf("body has HTML escape %s the client did not send", esc)
 		}
 	}
-	return indentJSON(t, up.Body)
+	return prettyJSON(t, up.Body)
 }
 
 func TestOpenAITransformerDef(t *testing.T) {

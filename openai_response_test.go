@@ -40,7 +40,7 @@ func TestOpenAIResponseGolden(t *testing.T) {
 				t.Fatalf("%s: %v", in, err)
 			}
 			golden := filepath.Join(filepath.Dir(in), name+".golden.json")
-			checkGolden(t, golden, convertResponse(t, c))
+			checkGoldenFile(t, golden, convertResponse(t, c))
 		})
 	}
 }
@@ -84,5 +84,5 @@ func convertResponse(t *testing.T, c responseCase) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return indentJSON(t, b)
+	return prettyJSON(t, b)
 }

@@ -90,7 +90,7 @@ func TestOpenAIStreamGolden(t *testing.T) {
 				got := renderEvents(evs, err)
 				if first == nil {
 					first = got
-					checkGolden(t, filepath.Join(dir, "want.sse"), got)
+					checkGoldenFile(t, filepath.Join(dir, "want.sse"), got)
 					continue
 				}
 				if !bytes.Equal(got, first) {
@@ -230,7 +230,7 @@ func TestResponseEvents(t *testing.T) {
 	if err := checkInvariants(evs, false); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "testdata/openai/replay/json_body.want.sse", renderEvents(evs, nil))
+	checkGoldenFile(t, "testdata/openai/replay/json_body.want.sse", renderEvents(evs, nil))
 }
 
 // TestCheckInvariants makes sure the checker used on every stream output

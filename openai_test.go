@@ -28,9 +28,9 @@ func updateGolden() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// checkGolden compares got with the golden file at path, or rewrites the
+// checkGoldenFile compares got with the golden file at path, or rewrites the
 // file with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
+func checkGoldenFile(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if updateGolden() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -97,8 +97,8 @@ func routeRequest(req *Request) {
 	}
 }
 
-// indentJSON pretty-prints b for a golden file.
-func indentJSON(t *testing.T, b []byte) []byte {
+// prettyJSON pretty-prints b for a golden file.
+func prettyJSON(t *testing.T, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, b, "", "  "); err != nil {
@@ -124,7 +124,7 @@ func errorGolden(t *testing.T, err error) []byte {
 	if mErr != nil {
 		t.Fatal(mErr)
 	}
-	return indentJSON(t, b)
+	return prettyJSON(t, b)
 }
 
 func flatHeader(h map[string][]string) map[string]string {

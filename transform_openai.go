@@ -839,7 +839,7 @@ func (t *openAI) appendAssistant(out []oaMessage, c Content, names *toolNames) [
 		case "tool_use":
 			calls = append(calls, oaToolCall{ID: oaID(b.ID), Type: "function", Function: oaFunctionCall{
 				Name:      names.upstream(b.Name),
-				Arguments: compactJSON(b.Input),
+				Arguments: compactArgs(b.Input),
 			}})
 		case "thinking":
 			reasoning.WriteString(b.Thinking)
@@ -898,9 +898,9 @@ func webSearchText(b *ContentBlock) string {
 	return sb.String()
 }
 
-// compactJSON returns raw as compact JSON text, in its original key order
+// compactArgs returns raw as compact JSON text, in its original key order
 // and without HTML escaping; absent input is "{}".
-func compactJSON(raw json.RawMessage) string {
+func compactArgs(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "{}"
 	}
@@ -1229,7 +1229,7 @@ func (t *openAI) parseArgs(ctx context.Context, raw json.RawMessage) json.RawMes
 		return json.RawMessage("{}")
 	}
 	if args[0] == '{' && json.Valid(args) {
-		return json.RawMessage(compactJSON(args))
+		return json.RawMessage(compactArgs(args))
 	}
 	if t.opts.RepairToolArgs {
 		if fixed, ok := repairJSON(args); ok {
@@ -1305,7 +1305,7 @@ func repairJSON(b []byte) (string, bool) {
 	if !json.Valid(out) {
 		return "", false
 	}
-	return compactJSON(out), true
+	return compactArgs(out), true
 }
 
 func trimTrailingComma(b []byte) []byte {
@@ -1776,7 +1776,7 @@ func argsText(raw json.RawMessage, held *[]byte) string {
 		return ""
 	}
 	if raw[0] == '{' {
-		return compactJSON(raw)
+		return compactArgs(raw)
 	}
 	s, _ := decodeHeld(raw, held)
 	return s
@@ -1838,7 +1838,7 @@ func parseErrorValue(raw []byte) upstreamErr {
 		if s, ok := jsonString(env.Detail); ok {
 			return upstreamErr{message: s}
 		}
-		return upstreamErr{message: compactJSON(env.Detail)}
+		return upstreamErr{message: compactArgs(env.Detail)}
 	}
 	return errorFields(raw)
 }
