@@ -1,6 +1,7 @@
 package ccr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -257,6 +258,11 @@ func (x *exchange) attempt(t target, key int) (err error) {
 			body.timer = time.AfterFunc(x.st.idle, func() { cancel(ErrStreamIdle) })
 			defer body.timer.Stop()
 		}
+		if !req.Stream {
+			// An upstream that streams although asked not to: collect
+			// the converted events into one message.
+			return x.relayStreamAsJSON(ch, req, body)
+		}
 		return x.relayStream(ch, req, body)
 	}
 	if req.Stream {
@@ -398,18 +404,45 @@ func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body io.Reader) er
 	return x.writeStream(responseEvents(resp))
 }
 
-// relayStream converts and relays an upstream event stream.
-func (x *exchange) relayStream(ch *chain, req *Request, body io.Reader) error {
+// relayStreamAsJSON converts an upstream event stream and answers with the
+// complete message.
+func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) error {
+	resp, err := collectMessage(x.hubStream(ch, req, body))
+	if err != nil {
+		return x.streamError(err)
+	}
+	out, err := marshalNoEscape(resp)
+	if err != nil {
+		return err
+	}
+	x.noteUsage(resp.Usage, true)
+	h := x.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Server-Timing", x.serverTiming())
+	x.w.WriteHeader(http.StatusOK)
+	x.rec.Status = http.StatusOK
+	x.rec.TTFBMS = ms(time.Since(x.start))
+	x.w.Write(out)
+	return nil
+}
+
+// hubStream returns the converted event stream of an upstream body, with
+// the chain's stream hooks applied.
+func (x *exchange) hubStream(ch *chain, req *Request, body io.Reader) EventReader {
 	sse := NewSSEReader(body)
 	sse.DispatchAtEOF = true
-	var src EventReader = sse
-	src = ch.tr.TransformStream(x.r.Context(), req, src)
+	src := ch.tr.TransformStream(x.r.Context(), req, sse)
 	for i := len(ch.hooks) - 1; i >= 0; i-- {
 		if h := ch.hooks[i].Stream; h != nil {
 			src = h(x.r.Context(), req, src)
 		}
 	}
-	return x.writeStream(src)
+	return src
+}
+
+// relayStream converts and relays an upstream event stream.
+func (x *exchange) relayStream(ch *chain, req *Request, body io.Reader) error {
+	return x.writeStream(x.hubStream(ch, req, body))
 }
 
 // writeStream relays hub events to the client. Until the first event is
@@ -623,4 +656,117 @@ func responseEvents(resp *Response) EventReader {
 		events = events[1:]
 		return ev, nil
 	})
+}
+
+// collectMessage reads a whole hub event stream and assembles the message
+// it describes, as the Anthropic SDKs' accumulators do.
+func collectMessage(src EventReader) (*Response, error) {
+	var resp Response
+	var blocks []ContentBlock
+	var inputs [][]byte
+	started := false
+	for {
+		ev, err := src.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch ev.Type {
+		case "message_start":
+			var m struct {
+				Message Response `json:"message"`
+			}
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				return nil, fmt.Errorf("ccr: collect message_start: %w", err)
+			}
+			resp = m.Message
+			started = true
+		case "content_block_start":
+			var m struct {
+				Index        int          `json:"index"`
+				ContentBlock ContentBlock `json:"content_block"`
+			}
+			if err := json.Unmarshal(ev.Data, &m); err != nil || m.Index != len(blocks) {
+				return nil, fmt.Errorf("ccr: collect content_block_start: bad block %d", m.Index)
+			}
+			cb := m.ContentBlock
+			if cb.Type == "tool_use" || cb.Type == "server_tool_use" {
+				cb.Input = nil
+			}
+			blocks = append(blocks, cb)
+			inputs = append(inputs, nil)
+		case "content_block_delta":
+			var m struct {
+				Index int `json:"index"`
+				Delta struct {
+					Type        string `json:"type"`
+					Text        string `json:"text"`
+					PartialJSON string `json:"partial_json"`
+					Thinking    string `json:"thinking"`
+					Signature   string `json:"signature"`
+				} `json:"delta"`
+			}
+			if err := json.Unmarshal(ev.Data, &m); err != nil || m.Index < 0 || m.Index >= len(blocks) {
+				return nil, fmt.Errorf("ccr: collect content_block_delta: bad block %d", m.Index)
+			}
+			b := &blocks[m.Index]
+			switch m.Delta.Type {
+			case "text_delta":
+				b.Text += m.Delta.Text
+			case "input_json_delta":
+				inputs[m.Index] = append(inputs[m.Index], m.Delta.PartialJSON...)
+			case "thinking_delta":
+				b.Thinking += m.Delta.Thinking
+			case "signature_delta":
+				b.Signature += m.Delta.Signature
+			}
+		case "message_delta":
+			var m struct {
+				Delta struct {
+					StopReason   string  `json:"stop_reason"`
+					StopSequence *string `json:"stop_sequence"`
+				} `json:"delta"`
+				Usage map[string]int `json:"usage"`
+			}
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				return nil, fmt.Errorf("ccr: collect message_delta: %w", err)
+			}
+			resp.StopReason, resp.StopSequence = m.Delta.StopReason, m.Delta.StopSequence
+			for k, v := range m.Usage {
+				switch k {
+				case "input_tokens":
+					resp.Usage.InputTokens = v
+				case "output_tokens":
+					resp.Usage.OutputTokens = v
+				case "cache_read_input_tokens":
+					resp.Usage.CacheReadInputTokens = v
+				case "cache_creation_input_tokens":
+					resp.Usage.CacheCreationInputTokens = v
+				}
+			}
+		}
+	}
+	if !started {
+		return nil, &Error{Status: http.StatusBadGateway, Message: "upstream returned an empty stream"}
+	}
+	for i := range blocks {
+		if blocks[i].Type == "tool_use" || blocks[i].Type == "server_tool_use" {
+			in := inputs[i]
+			if len(bytes.TrimSpace(in)) == 0 {
+				in = []byte("{}")
+			}
+			if !json.Valid(in) {
+				return nil, &Error{Status: http.StatusBadGateway, Message: "upstream sent malformed tool input"}
+			}
+			blocks[i].Input = in
+		}
+	}
+	resp.Content = blocks
+	if resp.Content == nil {
+		resp.Content = []ContentBlock{}
+	}
+	resp.Raw = nil
+	return &resp, nil
 }

@@ -480,3 +480,25 @@ func TestMountedUnderPrefix(t *testing.T) {
 		t.Errorf("under /llm: %d %s", w.Code, w.Body)
 	}
 }
+
+// An upstream that streams although the client did not ask for a stream:
+// the client still gets one JSON message.
+func TestStreamAnswerToNonStreamRequest(t *testing.T) {
+	t.Parallel()
+	up := newFakeAnthropic(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, anthropicSSE)
+	})
+	rt, err := New(anthropicConfig(t, up.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := post(t, rt, "/v1/messages", helloBody, map[string]string{"x-api-key": "client-key"})
+	var got Response
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if len(got.Content) != 1 || got.Content[0].Text != "hello" || got.StopReason != "end_turn" || got.Usage.InputTokens != 12 || got.Usage.OutputTokens != 5 {
+		t.Errorf("collected message = %+v", got)
+	}
+}

@@ -211,7 +211,21 @@ type contentBlockAlias ContentBlock
 func (b *ContentBlock) UnmarshalJSON(data []byte) error {
 	var a contentBlockAlias
 	if err := json.Unmarshal(data, &a); err != nil {
-		return err
+		// A block whose fields do not have the shapes modelled here (a
+		// newer block type reusing a name, such as search_result's string
+		// source) is kept verbatim rather than failing the request.
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return err
+		}
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil {
+			return err
+		}
+		*b = ContentBlock{Type: head.Type, Raw: append(json.RawMessage(nil), data...)}
+		return nil
 	}
 	*b = ContentBlock(a)
 	if !knownBlockType(b.Type) {
