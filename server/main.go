@@ -3,16 +3,18 @@
 //
 // Usage:
 //
-//	ccr [-config PATH] [-host HOST] [-port PORT]
+//	ccr [-config FILE] [-host HOST] [-port PORT]   serve in the foreground
+//	ccr start [-d] | stop | restart | status
+//	ccr code [args...]                             run Claude Code through ccr
+//	ccr activate | ui | model | version | help
 //
 // With no config file it starts in setup mode; open http://127.0.0.1:3456/ui/
-// to configure it.
+// to configure it. Run "ccr help" for the details.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,10 +31,29 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "ccr:", err)
-		os.Exit(1)
+	err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if err == nil {
+		return
 	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code, err = ee.code, ee.err
+	}
+	if err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "ccr: ") {
+			msg = "ccr: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
+	}
+	os.Exit(code)
+}
+
+// run is the whole program: main only supplies the process's arguments,
+// environment and output, and turns the error into an exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return newCLI(getenv, os.Environ(), os.Stdin, stdout, stderr).main(ctx, args)
 }
 
 // drainTimeout bounds how long a shutdown waits for in-flight streams.
@@ -43,21 +65,13 @@ type options struct {
 	logDir     string
 	host       string
 	port       int
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	home := getenv("HOME")
-	fs.StringVar(&o.configPath, "config", ccr.DefaultConfigPath(home), "config file")
-	o.logDir = ccr.DefaultLogDir(home)
-	fs.StringVar(&o.host, "host", "", "listen address (default: HOST from the config, else 127.0.0.1)")
-	fs.IntVar(&o.port, "port", 0, "listen port (default: PORT from the config, else 3456)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	return serve(ctx, o, getenv, stdout, stderr)
+	// pidFile is where the PID file goes; "" means none.
+	pidFile string
+	// flags are the serve flags as given, recorded in the PID file so that
+	// "ccr restart" starts the server the same way.
+	flags []string
+	// insecureNoAuth allows a non-loopback HOST without an APIKEY.
+	insecureNoAuth bool
 }
 
 // serve runs the server until ctx ends or a signal arrives.
@@ -83,20 +97,12 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	}
 	defer rt.Close()
 
-	host := firstNonEmpty(o.host, getenv("HOST"), cfg.Host, "127.0.0.1")
-	port := o.port
-	if port == 0 {
-		if p, err := strconv.Atoi(getenv("PORT")); err == nil {
-			port = p
-		} else if cfg.Port != 0 {
-			port = cfg.Port
-		} else {
-			port = 3456
+	addr := listenAddr(o, cfg, getenv)
+	if host, _, _ := net.SplitHostPort(addr); cfg.APIKey == "" && !isLoopback(host) {
+		if !o.insecureNoAuth {
+			return fmt.Errorf("refusing to listen on %s without an APIKEY: set APIKEY in the config (clients then send it as x-api-key or Authorization: Bearer), listen on 127.0.0.1, or pass -insecure-no-auth", addr)
 		}
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	if cfg.APIKey == "" && !isLoopback(host) {
-		logger.Warn("listening beyond loopback WITHOUT an APIKEY: only requests addressed to a loopback name are served; set APIKEY to serve the network", "addr", addr)
+		logger.Warn("listening beyond loopback WITHOUT an APIKEY (-insecure-no-auth): only requests addressed to a loopback name are served", "addr", addr)
 	}
 
 	admin := ccr.NewAdmin(ccr.AdminOptions{Router: rt, ConfigPath: o.configPath, LogDir: o.logDir, LogFile: logs.File,
@@ -104,6 +110,9 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	mux := http.NewServeMux()
 	mux.Handle("/", rt)
 	mux.Handle("/api/", admin)
+	mux.Handle("GET /metrics", requireAuth(rt, ccr.NewMetrics(rt)))
+	token := newToken()
+	mux.Handle("GET "+instancePath, instanceHandler(rt, token))
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -122,6 +131,14 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if o.pidFile != "" {
+		rec := pidRecord{PID: os.Getpid(), Addr: ln.Addr().String(), Token: token, Config: o.configPath, Flags: o.flags, Started: time.Now().UTC(), Version: ccr.Version}
+		if err := writePIDFile(o.pidFile, rec); err != nil {
+			logger.Warn("cannot write the PID file; ccr stop and ccr status will not find this server", "path", o.pidFile, "err", err)
+		} else {
+			defer removePIDFileOf(o.pidFile, token)
+		}
 	}
 	fmt.Fprintf(stdout, "ccr %s listening on http://%s (config %s)\n", ccr.Version, ln.Addr(), o.configPath)
 	errc := make(chan error, 1)
@@ -154,6 +171,35 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		return err
 	}
 	return nil
+}
+
+// listenAddr returns the address to listen on: the -host and -port flags,
+// then the HOST and PORT environment variables, then the config, then
+// 127.0.0.1:3456.
+func listenAddr(o options, cfg ccr.Config, getenv func(string) string) string {
+	host := firstNonEmpty(o.host, getenv("HOST"), cfg.Host, "127.0.0.1")
+	port := o.port
+	if port == 0 {
+		if p, err := strconv.Atoi(getenv("PORT")); err == nil && p > 0 && p < 65536 {
+			port = p
+		} else if cfg.Port != 0 {
+			port = cfg.Port
+		} else {
+			port = 3456
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// requireAuth serves h only to clients that pass rt's authentication.
+func requireAuth(rt *ccr.Router, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := rt.Authenticate(r); err != nil {
+			ccr.WriteError(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func firstNonEmpty(ss ...string) string {
