@@ -1137,3 +1137,73 @@ func TestServeMetricsAndInstance(t *testing.T) {
 		t.Errorf("PID file left after shutdown: %v", err)
 	}
 }
+
+// TestDeployFiles: the example config in deploy/kubernetes.yaml loads and
+// validates, and the command lines of the Dockerfile and the systemd unit
+// use flags that exist.
+func TestDeployFiles(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../deploy/kubernetes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "config.json: |":
+			in = true
+		case in && (strings.HasPrefix(line, "    ") || line == ""):
+			block = append(block, strings.TrimPrefix(line, "    "))
+		case in:
+			in = false
+		}
+	}
+	env := map[string]string{"CCR_APIKEY": "k", "DEEPSEEK_API_KEY": "d"}
+	cfg, warnings, err := ccr.ParseConfig(strings.NewReader(strings.Join(block, "\n")), func(k string) string { return env[k] })
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("kubernetes.yaml config.json: %v %v", err, warnings)
+	}
+	if err := ccr.Validate(cfg); err != nil {
+		t.Fatalf("kubernetes.yaml config.json: %v", err)
+	}
+	if cfg.APIKey != "k" || len(cfg.Providers) == 0 {
+		t.Errorf("config %+v", cfg)
+	}
+
+	docker, _ := os.ReadFile("../deploy/Dockerfile")
+	unit, _ := os.ReadFile("../deploy/ccr.service")
+	var cmdlines [][]string
+	for _, line := range strings.Split(string(docker), "\n") {
+		for _, p := range []string{"ENTRYPOINT ", "CMD "} {
+			if rest, ok := strings.CutPrefix(line, p); ok {
+				var words []string
+				if err := json.Unmarshal([]byte(rest), &words); err != nil {
+					t.Fatalf("Dockerfile %q: %v", line, err)
+				}
+				if p == "ENTRYPOINT " {
+					words = words[1:]
+				}
+				cmdlines = append(cmdlines, words)
+			}
+		}
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			cmdlines = append(cmdlines, strings.Fields(rest)[1:])
+		}
+	}
+	if len(cmdlines) != 3 {
+		t.Fatalf("found %d command lines, want 3", len(cmdlines))
+	}
+	h := newHarness(t)
+	for _, args := range cmdlines {
+		var cm common
+		var sf serveFlags
+		fs := h.c.flagSet("ccr", &cm)
+		addServeFlags(fs, &sf)
+		if pos, err := h.c.parse(fs, &cm, args); err != nil || len(pos) > 0 {
+			t.Errorf("flags %q: %v %q", args, err, pos)
+		}
+	}
+}
