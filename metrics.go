@@ -2,6 +2,7 @@ package ccr
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"math"
 	"net/http"
@@ -206,10 +207,12 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.WriteTo(w)
 }
 
-// WriteTo writes the metrics to w in the Prometheus text format.
+// WriteTo writes the metrics to w in the Prometheus text format. The
+// exposition is rendered first, so that a slow w never holds up the
+// requests being recorded.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
-	b := bufio.NewWriter(cw)
+	var buf bytes.Buffer
+	b := bufio.NewWriter(&buf)
 	stats := m.rt.Stats()
 
 	m.mu.Lock()
@@ -248,19 +251,8 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	sample(b, "ccr_open_streams", "", float64(stats.Streams))
 	family(b, "ccr_build_info", "gauge", "Always 1; the version label is the ccr version.")
 	sample(b, "ccr_build_info", labelPairs("version", Version), 1)
-	err := b.Flush()
-	return cw.n, err
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	b.Flush()
+	return buf.WriteTo(w)
 }
 
 // sortedBy returns m's keys ordered by the label values key returns.
