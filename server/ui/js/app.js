@@ -57,11 +57,15 @@ function mountCurrent() {
     history.replaceState(null, "", providers().length ? "#/status" : "#/setup");
     route = parseHash(location.hash);
   }
+  const first = current === null;
   current?.ctl?.destroy?.();
   const page = pages[route.page];
-  const hadFocusInMain = main.contains(document.activeElement);
-  main.focus({ preventScroll: true });
-  if (!hadFocusInMain) window.scrollTo(0, 0);
+  // After a navigation, focus moves to the new page; on the first load it
+  // stays at the top, so Tab reaches the skip link first.
+  if (!first) {
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
   const ctl = page.mod.mount(main, route) || {};
   current = { name: route.page, ctl };
   lastHash = location.hash;
@@ -166,6 +170,7 @@ function renderBar() {
   bar.hidden = !show;
   if (!show) {
     document.body.style.paddingBottom = "";
+    document.body.style.setProperty("--bar-h", "0px");
     return;
   }
   if (state.blocked) replace(barMsg, h("strong", null, h("span", { class: "dot err" }), "Cannot save"), state.blocked);
@@ -182,6 +187,7 @@ function renderBar() {
     h("span", null, p.message))));
   // Keep the end of the page reachable above the bar (CSSOM, allowed by the CSP).
   document.body.style.paddingBottom = `${bar.offsetHeight + 24}px`;
+  document.body.style.setProperty("--bar-h", `${bar.offsetHeight}px`);
 }
 
 function syncKeyAfterApply() {

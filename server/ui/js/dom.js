@@ -77,6 +77,7 @@ export function toast(message, kind = "ok", { timeout } = {}) {
   const close = h("button", { type: "button", class: "icon-btn", "aria-label": "Dismiss", onclick: () => t.remove() }, "×");
   const t = h("div", { class: "toast " + kind }, h("div", { class: "body" }, message), close);
   box.appendChild(t);
+  while (box.childElementCount > 3) box.firstElementChild.remove(); // keep the newest few
   const ms = timeout ?? (kind === "error" ? 0 : 4500);
   if (ms) setTimeout(() => t.remove(), ms);
   return t;

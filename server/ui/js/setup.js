@@ -101,7 +101,6 @@ export function mount(el) {
   transformers().then((defs) => {
     editor = providerEditor({ provider: {}, index: 0, isNew: true, defs, otherNames: [], onModels: updateModels });
     replace(stepProvider, h("h2", { id: "st1" }, "Add your first provider"), editor.el);
-    stepProvider.querySelector("#p-template")?.focus();
   });
 
   function showProblems(list, message) {

@@ -4,8 +4,8 @@ import { h, replace, fmtDuration, fmtNum } from "./dom.js";
 import { api, origin, getKey } from "./api.js";
 import { state, providers, isEnvRef } from "./store.js";
 
-function stat(k, v, { sm, id } = {}) {
-  return h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" + (sm ? " sm" : ""), id }, v));
+function stat(k, v, { sm, id, wide } = {}) {
+  return h("div", { class: "stat" + (wide ? " wide" : "") }, h("div", { class: "k" }, k), h("div", { class: "v" + (sm ? " sm" : ""), id }, v));
 }
 
 // exposed reports whether listen is a non-loopback address served without a key.
@@ -59,7 +59,7 @@ export function mount(el, route) {
       h("div", { class: "stats" },
         stat("Version", s.version || "—", { sm: true, id: "status-version" }),
         stat("Uptime", typeof s.uptime_seconds === "number" ? fmtDuration(s.uptime_seconds) : "—", { sm: true, id: "status-uptime" }),
-        stat("Listening on", listen || "—", { sm: true, id: "status-listen" }),
+        stat("Listening on", listen || "—", { sm: true, wide: true, id: "status-listen" }),
         stat("Auth", s.auth === "api_key" ? "API key" : s.auth === "none" ? "none" : String(s.auth ?? "—"), { sm: true, id: "status-auth" })),
       h("div", { class: "stats" },
         stat("Requests", fmtNum(req.total), { id: "status-total" }),
