@@ -181,6 +181,27 @@ func startServer(t *testing.T, bin, cfgPath, home string) string {
 	}
 }
 
+// requireEndpoints checks that the server serves the UI and the management
+// API. Without them the test is skipped, or fails under CI=true.
+func requireEndpoints(t *testing.T, base string) {
+	t.Helper()
+	for _, path := range []string{"/ui/", "/api/status"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			continue
+		}
+		msg := fmt.Sprintf("the server answers 404 for %s: server/main.go must mount uiHandler at /ui/ and /ui, and the management API at /api/", path)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
 // sendMessage posts a small Anthropic Messages request and returns the
 // status and body.
 func sendMessage(t *testing.T, base, key string, thinking bool) (int, string) {
@@ -214,7 +235,7 @@ func sendMessage(t *testing.T, base, key string, thinking bool) (int, string) {
 // browser log errors and the URL of every request.
 type browserLog struct {
 	mu       sync.Mutex
-	allow401 bool
+	allow    string // a failed-load status expected in the current step, such as "401"
 	problems []string
 	urls     []string
 }
@@ -247,9 +268,10 @@ func (l *browserLog) listen(ev any) {
 		if e.Level != cdplog.EntryLevelError {
 			return
 		}
-		// Signing in starts with the API answering 401, which Chromium
-		// logs as a failed resource load: expected only in that step.
-		if l.allow401 && strings.Contains(e.Text, "status of 401") {
+		// Chromium logs an API error answer as a failed resource load.
+		// Some steps expect one (a 401 before signing in, a 400 for a
+		// rejected config); elsewhere it is a failure.
+		if l.allow != "" && strings.Contains(e.Text, "status of "+l.allow+" ") {
 			return
 		}
 		l.problems = append(l.problems, fmt.Sprintf("log %s: %s (%s)", e.Source, e.Text, e.URL))
@@ -258,10 +280,10 @@ func (l *browserLog) listen(ev any) {
 	}
 }
 
-func (l *browserLog) setAllow401(v bool) {
+func (l *browserLog) expectStatus(status string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.allow401 = v
+	l.allow = status
 }
 
 // ui drives one tab against the server.
@@ -378,6 +400,7 @@ func TestBrowserUI(t *testing.T) {
 	home := t.TempDir()
 	cfgPath := filepath.Join(home, "config.json") // absent: the server starts in setup mode
 	base := startServer(t, bin, cfgPath, home)
+	requireEndpoints(t, base)
 
 	shots := *screenshotDir
 	if shots == "" {
@@ -579,6 +602,24 @@ func TestBrowserUI(t *testing.T) {
 	}
 	u.shot("raw-json")
 
+	// A config the server rejects: its problems are marked on the line and
+	// listed in the save bar, linked to the path.
+	blog.expectStatus("400")
+	u.do("break the port", chromedp.Evaluate[chromedp.Void](`(() => { const t = document.querySelector("#json-text"); t.value = t.value.replace("{", '{\n  "PORT": 70000,'); t.dispatchEvent(new Event("input", {bubbles: true})) })()`))
+	u.do("save the broken config", chromedp.Click(chromedp.CSS("#save")))
+	u.waitFor("a marked line", `document.querySelector(".editor .gutter .bad")?.textContent.trim() === "✕ 2"`)
+	if got := eval[string](u, `[...document.querySelectorAll("#savebar .problems a.path")].map(a => a.textContent).join(",")`); got != "PORT" {
+		t.Errorf("problems listed in the save bar: %q, want PORT", got)
+	}
+	u.shot("raw-json-problems")
+	u.do("discard", chromedp.Click(chromedp.CSS("#discard")), chromedp.WaitVisible(chromedp.CSS("dialog[open]")),
+		chromedp.Click(chromedp.CSS(`dialog[open] button[value="ok"]`)))
+	u.waitFor("the save bar to go", `document.querySelector("#savebar").hidden`)
+	blog.expectStatus("")
+	if _, ok := readConfig(t, cfgPath)["PORT"]; ok {
+		t.Error("the rejected config reached the file")
+	}
+
 	// Save without applying, then apply from the save bar.
 	u.nav("settings", "#s-APIKEY")
 	u.choose("#s-LOG_LEVEL", "debug")
@@ -607,13 +648,13 @@ func TestBrowserUI(t *testing.T) {
 
 	// 11. Sign in: without a stored key the API answers 401 and the login
 	// appears; the key brings the pages back.
-	blog.setAllow401(true)
+	blog.expectStatus("401")
 	u.do("forget the key", chromedp.Evaluate[chromedp.Void](`localStorage.removeItem("ccr.apiKey")`),
 		chromedp.Navigate(base+"/ui/#/logs"), chromedp.WaitVisible(chromedp.CSS("#login-key")))
 	u.shot("login")
 	u.do("sign in", chromedp.SendKeys(chromedp.CSS("#login-key"), key), chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#log-lines")))
-	blog.setAllow401(false)
+	blog.expectStatus("")
 	if h := eval[string](u, `location.hash`); h != "#/logs" {
 		t.Errorf("after signing in: hash %s, want #/logs", h)
 	}

@@ -96,7 +96,7 @@ export function mount(el, route) {
         h("span", { class: "t", title: String(l.time ?? "") }, l.time ? fmtTime(l.time, { withDate: false }) : ""),
         h("span", { class: `lvl ${l.level}` }, l.level),
         h("span", { class: "m" }, l.msg, " ",
-          l.req ? h("button", { type: "button", class: "linkish small", title: "Show only this request", onclick: () => { reqIn.value = l.req; render(); } }, `req ${l.req}`) : null,
+          l.req ? h("button", { type: "button", class: "linkish small", title: "Show only this request", onclick: () => { reqIn.value = l.req; render(); } }, l.req) : null,
           l.attrs.length ? h("span", { class: "attrs" }, l.attrs.map(([k, v]) => [" ", h("b", null, k), "=", attrText(v)])) : null)))
       : h("p", { class: "muted pad" }, lines.length ? "No line matches the filters." : file ? "This file is empty." : "Nothing to show."));
     count.textContent = lines.length ? `${shown.length} of ${lines.length} lines` : "";

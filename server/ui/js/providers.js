@@ -38,7 +38,8 @@ export function keyLabel(k) {
  * Returns {el, value() (a copy), validate(), isDirty(), markClean(), setProblems()}.
  */
 export function providerEditor({ provider, index, isNew, defs, otherNames, onModels }) {
-  const p = structuredClone(isObject(provider) ? provider : {});
+  // A new provider starts with the fields in the order people read them.
+  const p = structuredClone(isObject(provider) && Object.keys(provider).length ? provider : { name: "", api_base_url: "", api_key: "", models: [] });
   if (!Array.isArray(p.models)) p.models = [];
   let initial = JSON.stringify(p);
   const probBoxes = {};
@@ -221,7 +222,11 @@ export function providerEditor({ provider, index, isNew, defs, otherNames, onMod
   setProblems();
   return {
     el, validate, setProblems,
-    value: () => structuredClone(p),
+    value: () => {
+      const v = structuredClone(p);
+      if (v.api_key === "") delete v.api_key; // no key at all rather than an empty one
+      return v;
+    },
     isDirty: () => JSON.stringify(p) !== initial,
     markClean: () => { initial = JSON.stringify(p); },
   };
