@@ -43,7 +43,14 @@ export function chainEditor({ use, defs, onChange, scope, label, emptyText }) {
   const addHint = h("div", { class: "hint", "aria-live": "polite" });
   const addBtn = h("button", { type: "button", class: "btn sm", id: `chain-add-btn-${scope}` }, "Add");
 
-  const emit = () => onChange(entries.map(denormalize));
+  // Problems from the server, by entry index (-1: the chain as a whole).
+  // Any edit clears them: the indexes no longer match.
+  let problems = [];
+  const chainProblems = h("div", { class: "probs" });
+  const emit = () => {
+    if (problems.length) { problems = []; render(); }
+    onChange(entries.map(denormalize));
+  };
 
   function add() {
     const name = addInput.value.trim();
@@ -191,16 +198,25 @@ export function chainEditor({ use, defs, onChange, scope, label, emptyText }) {
           h("button", { type: "button", class: "btn ghost sm mv-up", disabled: i === 0, "aria-label": `Move ${e.name} up`, onclick: () => move(i, -1, ".mv-up") }, "↑"),
           h("button", { type: "button", class: "btn ghost sm mv-down", disabled: i === entries.length - 1, "aria-label": `Move ${e.name} down`, onclick: () => move(i, 1, ".mv-down") }, "↓"),
           h("button", { type: "button", class: "btn ghost sm danger", "aria-label": `Remove ${e.name}`, onclick: () => remove(i) }, "✕")),
+        problems.filter((p) => p.index === i).map((p) => h("div", { class: "problem" + (p.warning ? " warning" : "") }, p.message)),
         open.has(i) && hasOpts ? optionsPanel(e) : null);
     });
     if (!items.length) items.push(h("li", { class: "chain-empty" }, emptyText || "No transformers."));
     replace(list, items);
+    replace(chainProblems, problems.filter((p) => p.index < 0 || p.index >= entries.length)
+      .map((p) => h("div", { class: "problem" + (p.warning ? " warning" : "") }, p.message)));
   }
 
   describe();
   render();
-  return h("div", { class: "chain-editor" }, list,
+  const el = h("div", { class: "chain-editor" }, list, chainProblems,
     h("div", { class: "chain-add" }, addInput, addBtn), addHint, datalist);
+  /** setProblems shows [{index, message, warning}] at their entries (index -1: the whole chain). */
+  el.setProblems = (list) => {
+    problems = list;
+    render();
+  };
+  return el;
 }
 
 /** chainSummary renders a `use` array as "a → b(opts)" text. */

@@ -107,18 +107,22 @@ export function providerEditor({ provider, index, isNew, defs, otherNames, onMod
     if (!Object.keys(p.transformer).length) delete p.transformer;
   };
 
+  const modelEditors = new Map(); // model -> {details, chain}
   function renderModelChains() {
     const tr = isObject(p.transformer) ? p.transformer : {};
+    modelEditors.clear();
     replace(modelChains, p.models.map((m, i) => {
       const use = isObject(tr[m]) ? tr[m].use : undefined;
       const n = Array.isArray(use) ? use.length : 0;
-      return h("details", { class: "model-chain", open: n > 0 },
-        h("summary", null, m, " ", h("span", { class: "muted" }, n ? `· ${chainSummary(use)}` : "· provider chain only")),
-        chainEditor({ use, defs, scope: `model-${i}`, label: `Chain for model ${m}`, emptyText: "No extra transformers for this model.", onChange: (u) => setChain(m, u) }));
+      const chain = chainEditor({ use, defs, scope: `model-${i}`, label: `Chain for model ${m}`, emptyText: "No extra transformers for this model.", onChange: (u) => setChain(m, u) });
+      const details = h("details", { class: "model-chain", open: n > 0 },
+        h("summary", null, m, " ", h("span", { class: "muted" }, n ? `· ${chainSummary(use)}` : "· provider chain only")), chain);
+      modelEditors.set(m, { details, chain });
+      return details;
     }));
   }
 
-  const providerChain = chainEditor({
+  let providerChain = chainEditor({
     use: isObject(p.transformer) ? p.transformer.use : undefined, defs, scope: "provider", label: "Provider chain",
     emptyText: "No transformers: the upstream gets OpenAI Chat Completions requests as they are.",
     onChange: (u) => setChain("use", u),
@@ -137,8 +141,9 @@ export function providerEditor({ provider, index, isNew, defs, otherNames, onMod
       if (t.use && defs.some((d) => d.name === t.use)) p.transformer = { use: [t.use] };
       nameIn.value = p.name; urlIn.value = p.api_base_url; keyIn.value = p.api_key;
       updateKeyState();
-      replace(chainBox, chainEditor({ use: p.transformer?.use, defs, scope: "provider", label: "Provider chain",
-        emptyText: "No transformers: the upstream gets OpenAI Chat Completions requests as they are.", onChange: (u) => setChain("use", u) }));
+      providerChain = chainEditor({ use: p.transformer?.use, defs, scope: "provider", label: "Provider chain",
+        emptyText: "No transformers: the upstream gets OpenAI Chat Completions requests as they are.", onChange: (u) => setChain("use", u) });
+      replace(chainBox, providerChain);
       renderModels();
     });
     templateRow = field("Start from", sel, { hint: "Fills in the usual URL, key variable, models and transformer. Change anything afterwards." });
@@ -211,12 +216,42 @@ export function providerEditor({ provider, index, isNew, defs, otherNames, onMod
   /** setProblems shows the server's problems for this provider (paths under Providers[index]). */
   function setProblems() {
     const prefix = `${providersKey()}[${index}]`;
-    const list = problemsAt(prefix, { prefix: true }).map((pr) => {
+    const chains = new Map([[providerChain, []]]);
+    for (const { chain } of modelEditors.values()) chains.set(chain, []);
+    const list = [];
+    for (const pr of problemsAt(prefix, { prefix: true })) {
       const rest = String(pr.path).slice(prefix.length).replace(/^\./, "");
+      const at = chainOf(rest);
+      if (at) {
+        chains.get(at.chain).push({ index: at.index, message: at.sub ? `${at.sub}: ${pr.message}` : pr.message, warning: pr.warning });
+        if (at.details) at.details.open = true;
+        continue;
+      }
       const key = rest.split(/[.[]/)[0];
-      return { ...pr, key: key in probBoxes ? key : "_", path: key in probBoxes ? "" : rest || "", message: pr.message };
-    });
+      list.push({ ...pr, key: key in probBoxes ? key : "_", path: key in probBoxes ? "" : rest || "" });
+    }
+    for (const [chain, probs] of chains) chain.setProblems(probs);
     showProblems(list);
+  }
+
+  // chainOf finds the chain editor and entry a path below the provider
+  // refers to: transformer.use[2][1] or transformer.<model>.use[0].
+  function chainOf(rest) {
+    const entry = (tail) => {
+      const m = /^\.use(?:\[(\d+)\](.*))?$/.exec(tail);
+      const sub = (m?.[2] || "").replace(/^\[0\]/, "name").replace(/^\[1\]\.?/, "options ").replace(/^\./, "").trim();
+      return m ? { index: m[1] === undefined ? -1 : Number(m[1]), sub } : null;
+    };
+    if (!rest.startsWith("transformer.")) return null;
+    const tail = rest.slice("transformer".length);
+    const own = entry(tail);
+    if (own) return { chain: providerChain, ...own };
+    for (const [m, ed] of modelEditors) {
+      if (tail === "." + m || tail.startsWith("." + m + ".")) {
+        return { chain: ed.chain, details: ed.details, ...(entry(tail.slice(m.length + 1)) || { index: -1, sub: tail.slice(m.length + 2) }) };
+      }
+    }
+    return null;
   }
 
   setProblems();
