@@ -6,7 +6,7 @@
 // refresh(kind) (react to a store event in place; return false to be
 // remounted); ownsSave (the page saves by itself; hide the save bar).
 
-import { h, replace, toast, confirmDialog } from "./dom.js";
+import { h, replace, toast, clearToasts, confirmDialog } from "./dom.js";
 import { getKey, setKey } from "./api.js";
 import { state, subscribe, loadConfig, isDirty, save, discard, applySaved, clearPendingApply, providers, pageFor, isEnvRef, replaceDraft } from "./store.js";
 import * as statusPage from "./status.js";
@@ -221,12 +221,12 @@ async function doSave(apply) {
   try {
     await save({ apply });
     if (apply) syncKeyAfterApply();
-    toast(apply ? "Saved and applied: the server now uses this config." : "Saved to config.json. Apply it when you are ready.");
+    toast(apply ? "Saved and applied: the server now uses this config." : "Saved to config.json. Apply it when you are ready.", "ok", { group: "save" });
     warnToast();
     main.focus({ preventScroll: true });
   } catch (e) {
     if (e.status !== 401) {
-      toast(e.problems?.length ? `Not saved: ${e.problems.length} problem${e.problems.length > 1 ? "s" : ""}, listed at the bottom.` : `Not saved: ${e.message}`, "error");
+      toast(e.problems?.length ? `Not saved: ${e.problems.length} problem${e.problems.length > 1 ? "s" : ""}, listed at the bottom.` : `Not saved: ${e.message}`, "error", { group: "save" });
     }
   } finally {
     busy = false;
@@ -238,7 +238,10 @@ async function doSave(apply) {
 saveBtn.addEventListener("click", () => doSave(false));
 applyBtn.addEventListener("click", () => doSave(true));
 discardBtn.addEventListener("click", async () => {
-  if (await confirmDialog("Throw away every change since the last save?", { title: "Discard changes", ok: "Discard", danger: true })) discard();
+  if (await confirmDialog("Throw away every change since the last save?", { title: "Discard changes", ok: "Discard", danger: true })) {
+    discard();
+    clearToasts("save");
+  }
 });
 applyNowBtn.addEventListener("click", async () => {
   busy = true;
@@ -246,9 +249,9 @@ applyNowBtn.addEventListener("click", async () => {
   try {
     await applySaved();
     syncKeyAfterApply();
-    toast("Applied: the server now uses the saved config.");
+    toast("Applied: the server now uses the saved config.", "ok", { group: "save" });
   } catch (e) {
-    if (e.status !== 401) toast(`Not applied: ${e.message}`, "error");
+    if (e.status !== 401) toast(`Not applied: ${e.message}`, "error", { group: "save" });
   } finally {
     busy = false;
     renderBar();

@@ -71,16 +71,26 @@ export function field(label, control, { hint, problems = [], cls } = {}) {
   return h("div", { class: "field" + (cls ? " " + cls : "") }, h("label", { for: control.id }, label), control, hintEl, probEls);
 }
 
-/** toast shows a transient message; kind is "ok", "error" or "warn". Errors stay until closed. */
-export function toast(message, kind = "ok", { timeout } = {}) {
+/**
+ * toast shows a transient message; kind is "ok", "error" or "warn". Errors
+ * stay until closed. A toast with a group replaces the group's earlier ones
+ * (a save's outcome replaces the previous save's).
+ */
+export function toast(message, kind = "ok", { timeout, group } = {}) {
   const box = document.getElementById("toasts");
+  if (group) for (const old of box.querySelectorAll(`[data-group="${group}"]`)) old.remove();
   const close = h("button", { type: "button", class: "icon-btn", "aria-label": "Dismiss", onclick: () => t.remove() }, "×");
-  const t = h("div", { class: "toast " + kind }, h("div", { class: "body" }, message), close);
+  const t = h("div", { class: "toast " + kind, dataset: group ? { group } : undefined }, h("div", { class: "body" }, message), close);
   box.appendChild(t);
   while (box.childElementCount > 3) box.firstElementChild.remove(); // keep the newest few
   const ms = timeout ?? (kind === "error" ? 0 : 4500);
   if (ms) setTimeout(() => t.remove(), ms);
   return t;
+}
+
+/** clearToasts removes the toasts of a group. */
+export function clearToasts(group) {
+  for (const old of document.querySelectorAll(`#toasts [data-group="${group}"]`)) old.remove();
 }
 
 /**
