@@ -139,7 +139,7 @@ export function mount(el) {
     try {
       await save({ apply: true });
       showProblems([]);
-      toast("Saved and applied. ccr is ready.");
+      toast("Saved and applied. ccr is ready.", "ok", { group: "save" });
       window.dispatchEvent(new CustomEvent("ccr:reload", { detail: { hash: "#/status?welcome=1" } }));
     } catch (e) {
       setKey(prevKey);
