@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/pkoukk/tiktoken-go"
@@ -12,18 +11,31 @@ import (
 	"github.com/pkoukk/tiktoken-go-loader/assets"
 )
 
-// benchInputs returns the texts the benchmarks encode: real Go source with
-// comments (the bulk of a coding agent's context), and the varied generated
-// text of TestMatchesTiktoken.
+// benchInputs returns the texts the benchmarks encode: the text of a
+// generated Claude Code conversation (prose, code, tool output), this
+// repository's Go source (real code with comments), and the varied
+// generated text of TestMatchesTiktoken (scripts, emoji, invalid UTF-8).
 func benchInputs(b *testing.B) map[string][]byte {
 	b.Helper()
-	code, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "http", "server.go"))
+	conv, err := os.ReadFile(filepath.Join("..", "..", "testdata", "tokens", "conversation.txt"))
 	if err != nil {
-		b.Skipf("Go source not available: %v", err)
+		b.Fatal(err)
+	}
+	var code []byte
+	for _, pattern := range []string{"../../*.go", "*.go"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			code = append(code, src...)
+		}
 	}
 	return map[string][]byte{
-		"code":  code,
-		"mixed": generate(rand.New(rand.NewPCG(3, 4)), 128<<10),
+		"conversation": conv,
+		"code":         code,
+		"mixed":        generate(rand.New(rand.NewPCG(3, 4)), 128<<10),
 	}
 }
 

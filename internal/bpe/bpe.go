@@ -76,7 +76,7 @@ var cl100k = sync.OnceValues(func() (*Encoding, error) {
 })
 
 // CL100kBase returns the cl100k_base encoding, loading it on the first call
-// (about 15 ms). Later calls return the same value at once.
+// (about 10 ms). Later calls return the same value at once.
 //
 // It panics if the vocabulary embedded in the binary is corrupt, which is a
 // build defect, not a run-time condition.
