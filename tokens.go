@@ -72,7 +72,8 @@ const (
 //     or WebP header of base64 data (width×height/750 after scaling to a
 //     long edge of at most 1568 px, at most 1600 tokens); 1600 for a URL,
 //     a file or an unreadable header;
-//   - documents: plain text and content documents by their text; PDFs
+//   - documents: plain text (also base64 text/*) and content documents by
+//     their text; PDFs
 //     estimated at 3,850 tokens a page (pages counted from the page
 //     objects, else from the page tree's /Count, else one per 100 KB);
 //     URL and file documents as one page; plus title and context;
@@ -153,6 +154,7 @@ const (
 	kindJSON
 	kindBlocks
 	kindPDF
+	kindBase64Text
 )
 
 // tokenCount is one Count call.
@@ -332,21 +334,32 @@ func (c *tokenCount) document(b *ContentBlock) int {
 	case "content":
 		return n + c.blocks(src.Content)
 	case "base64":
-		return n + c.pdf(src.Data)
+		return n + c.base64Doc(src)
 	}
 	return n + pdfPageTokens // url, file: size unknown
 }
 
-// pdf estimates a base64 PDF from its page count.
-func (c *tokenCount) pdf(data string) int {
+// base64Doc counts a base64 document: text by its text, anything else as
+// a PDF, from its page count.
+func (c *tokenCount) base64Doc(src *Source) int {
+	kind := kindPDF
+	text := strings.HasPrefix(src.MediaType, "text/")
+	if text {
+		kind = kindBase64Text
+	}
 	var k uint64
 	if c.tc.caching() {
-		k = c.tc.key(kindPDF, data)
+		k = c.tc.key(kind, src.Data)
 		if n, ok := c.tc.get(k); ok {
 			return n
 		}
 	}
-	n := pdfPages(decodeBase64(data)) * pdfPageTokens
+	var n int
+	if text {
+		n = c.enc.Count(decodeBase64(src.Data))
+	} else {
+		n = pdfPages(decodeBase64(src.Data)) * pdfPageTokens
+	}
 	if k != 0 {
 		c.tc.put(k, n)
 	}

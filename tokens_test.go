@@ -12,6 +12,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,9 @@ func refCount(t testing.TB, req *Request) int {
 			case "content":
 				return n + blocks(b.Source.Content)
 			case "base64":
+				if strings.HasPrefix(b.Source.MediaType, "text/") {
+					return n + text(string(decodeBase64(b.Source.Data)))
+				}
 				return n + pdfPages(decodeBase64(b.Source.Data))*pdfPageTokens
 			}
 			return n + pdfPageTokens
@@ -206,6 +210,11 @@ func TestTokenCounterCount(t *testing.T) {
 		body: `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"` +
 			base64.StdEncoding.EncodeToString([]byte(testPDF)) + `"}}]}]}`,
 		want: func() int { return 3 + 2*pdfPageTokens },
+	}, {
+		name: "base64 text document",
+		body: `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"text/plain","data":"` +
+			base64.StdEncoding.EncodeToString([]byte("Plain text, in base64.")) + `"}}]}]}`,
+		want: func() int { return 3 + tk("Plain text, in base64.") },
 	}, {
 		name: "custom tool",
 		body: `{"messages":[],"tools":[{"name":"get_weather","description":"Get the current weather in a given location",
@@ -621,4 +630,17 @@ func FuzzCountTokens(f *testing.F) {
 		}
 		pdfPages(data)
 	})
+}
+
+func ExampleTokenCounter() {
+	tc := NewTokenCounter(0)
+	tc.Preload() // optional: load the encoding before the first request
+
+	var req Request
+	body := `{"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Hello, world!"}]}`
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tc.Count(&req)) // 6 for the system prompt, 3 for the message, 4 for its text
+	// Output: 13
 }
