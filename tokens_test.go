@@ -23,7 +23,19 @@ import (
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 )
 
-var updateTokens = flag.Bool("update-tokens", false, "rewrite the testdata/tokens files")
+// The -update flag may be defined by another test file of the package;
+// define it here only if it is not.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite testdata golden files")
+	}
+}
+
+// tokensUpdating reports whether -update asks to rewrite testdata/tokens.
+func tokensUpdating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // refTiktoken is tiktoken-go's cl100k_base, the reference for text counts.
 var refTiktoken = sync.OnceValues(func() (*tiktoken.Tiktoken, error) {
@@ -40,7 +52,7 @@ func tiktokenCount(t testing.TB, s string) int {
 	return len(tk.EncodeOrdinary(s))
 }
 
-func compactJSON(t testing.TB, raw string) string {
+func tokensCompactJSON(t testing.TB, raw string) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := json.Compact(&b, []byte(raw)); err != nil {
@@ -58,7 +70,7 @@ func refCount(t testing.TB, req *Request) int {
 		if len(raw) == 0 {
 			return 0
 		}
-		return text(compactJSON(t, string(raw)))
+		return text(tokensCompactJSON(t, string(raw)))
 	}
 	var block func(b *ContentBlock) int
 	blocks := func(raw json.RawMessage) int {
@@ -338,7 +350,7 @@ func TestTokenCounterConcurrent(t *testing.T) {
 // the result against the golden count and the tiktoken-go reference.
 func TestTokenCountGolden(t *testing.T) {
 	dir := filepath.Join("testdata", "tokens")
-	if *updateTokens {
+	if tokensUpdating() {
 		writeTokenTestdata(t, dir)
 	}
 	var golden map[string]int
@@ -351,7 +363,7 @@ func TestTokenCountGolden(t *testing.T) {
 		req := parseRequest(t, string(body))
 		got := NewTokenCounter(0).Count(req)
 		if got != golden[name] {
-			t.Errorf("%s: Count = %d; golden %d (run with -update-tokens if the rules changed)", name, got, golden[name])
+			t.Errorf("%s: Count = %d; golden %d (run with -update if the rules changed)", name, got, golden[name])
 		}
 		if ref := refCount(t, req); got != ref {
 			t.Errorf("%s: Count = %d; tiktoken-go reference = %d", name, got, ref)
