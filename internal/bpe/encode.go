@@ -61,6 +61,9 @@ func encode[T text](e *Encoding, s T, dst []int, countOnly bool) ([]int, int) {
 		i = j
 	}
 	if sc != nil {
+		if cap(sc.next) > 1<<16 { // do not keep the buffers of a huge piece
+			sc.next, sc.prev, sc.rank, sc.heap = nil, nil, nil, nil
+		}
 		e.pool.Put(sc)
 	}
 	return dst, total
