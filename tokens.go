@@ -277,7 +277,14 @@ func (c *tokenCount) blocks(raw json.RawMessage) int {
 	}
 	n := 0
 	switch raw[0] {
-	case '"', '[':
+	case '"': // the common tool result: counted here, cached once
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			n = c.json(raw)
+			break
+		}
+		n = c.enc.CountString(s)
+	case '[':
 		var content Content
 		if err := json.Unmarshal(raw, &content); err != nil {
 			n = c.json(raw)
