@@ -349,3 +349,30 @@ func ExampleCount() {
 	// 4
 	// [15339 1917]
 }
+
+// TestConcurrent encodes different texts from several goroutines, which
+// share the pooled scratch memory and memo.
+func TestConcurrent(t *testing.T) {
+	e := CL100kBase()
+	texts := make([][]byte, 4)
+	want := make([][]int, len(texts))
+	for i := range texts {
+		texts[i] = generate(rand.New(rand.NewPCG(uint64(i), 9)), 16<<10)
+		want[i] = e.Encode(texts[i])
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 10 {
+				i := (g + k) % len(texts)
+				if got := e.Encode(texts[i]); !slices.Equal(got, want[i]) {
+					t.Errorf("goroutine %d: Encode(texts[%d]) differs from a sequential run", g, i)
+				}
+				if n := e.Count(texts[i]); n != len(want[i]) {
+					t.Errorf("goroutine %d: Count(texts[%d]) = %d; want %d", g, i, n, len(want[i]))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
