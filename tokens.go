@@ -39,10 +39,6 @@ const (
 	// image (the 1,600 cap).
 	pdfPageTokens = 2250 + imageMaxTokens
 
-	// billingHeaderPrefix starts a system block that Claude Code adds for
-	// Anthropic's billing; it is not part of the prompt.
-	billingHeaderPrefix = "x-anthropic-billing-header:"
-
 	// defaultTokenCacheEntries is the cache size of NewTokenCounter(0):
 	// enough for every block of a few long conversations.
 	defaultTokenCacheEntries = 1 << 15
@@ -60,7 +56,7 @@ const (
 // It counts:
 //
 //   - system text, as a string or blocks, except Claude Code's
-//     "x-anthropic-billing-header:" block;
+//     "x-anthropic-billing-header:" line;
 //   - text blocks, thinking text, and redacted thinking (estimated as one
 //     token per 4 bytes of its decoded data);
 //   - tool_use and server_tool_use blocks: the name and the input as
@@ -130,7 +126,12 @@ func (tc *TokenCounter) Count(req *Request) int {
 	n := 0
 	for i := range req.System {
 		b := &req.System[i]
-		if b.Type == "text" && strings.HasPrefix(strings.TrimLeft(b.Text, " \t\r\n"), billingHeaderPrefix) {
+		if b.Type == "text" && strings.HasPrefix(b.Text, billingHeaderPrefix) {
+			// Claude Code's attribution line is not part of the prompt
+			// (see systemPrompt); text after it is.
+			if _, rest, ok := strings.Cut(b.Text, "\n"); ok {
+				n += c.text(rest)
+			}
 			continue
 		}
 		n += c.block(b)

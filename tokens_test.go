@@ -125,9 +125,13 @@ func refCount(t testing.TB, req *Request) int {
 	}
 	n := 0
 	for i := range req.System {
-		if !strings.HasPrefix(req.System[i].Text, "x-anthropic-billing-header:") {
-			n += block(&req.System[i])
+		if txt, ok := strings.CutPrefix(req.System[i].Text, "x-anthropic-billing-header:"); ok {
+			if _, rest, ok := strings.Cut(txt, "\n"); ok {
+				n += text(rest)
+			}
+			continue
 		}
+		n += block(&req.System[i])
 	}
 	for _, m := range req.Messages {
 		n += 3
@@ -182,6 +186,10 @@ func TestTokenCounterCount(t *testing.T) {
 			{"type":"text","text":"You are Claude Code, Anthropic's official CLI for Claude."},
 			{"type":"text","text":"Be concise.","cache_control":{"type":"ephemeral"}}],"messages":[]}`,
 		want: func() int { return tk("You are Claude Code, Anthropic's official CLI for Claude.") + tk("Be concise.") },
+	}, {
+		name: "billing header line followed by prompt text",
+		body: `{"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.0.14;\nYou are Claude Code."}],"messages":[]}`,
+		want: func() int { return tk("You are Claude Code.") },
 	}, {
 		name: "tool_use name and compact input",
 		body: `{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"Bash",
