@@ -33,7 +33,7 @@ func TestRoute(t *testing.T) {
 	}
 	st := rt.state.Load()
 	long := strings.Repeat("lorem ipsum dolor sit amet ", 1500)
-	img := `{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}`
+	img := `{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="}}`
 	tests := []struct {
 		name     string
 		body     string
