@@ -500,3 +500,8 @@ func (st *state) handleModels(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
+
+// Preload starts loading the token counter's encoding in the background,
+// so that the first request that needs a token count does not wait for it.
+// The work ends when the encoding is loaded; it happens once per process.
+func (rt *Router) Preload() { rt.d.tokens.Preload() }

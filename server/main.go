@@ -95,6 +95,7 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	if err != nil {
 		return err
 	}
+	rt.Preload()
 	defer rt.Close()
 
 	addr := listenAddr(o, cfg, getenv)
