@@ -54,7 +54,7 @@ func (x *exchange) run() error {
 	if err != nil {
 		return err
 	}
-	req, err := parseMessages(body, true)
+	req, err := parseMessages(body, false)
 	if err != nil {
 		return err
 	}

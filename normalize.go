@@ -18,12 +18,20 @@ func ValidateRequest(req *Request) error {
 	switch {
 	case req.Model == "":
 		return invalidRequest("model: Field required")
+	case req.MaxTokens == 0:
+		return invalidRequest("max_tokens: Field required")
+	}
+	return validateContent(req)
+}
+
+// validateContent checks what a count_tokens request needs: the messages,
+// their roles and the tool pairing; model and max_tokens are optional there.
+func validateContent(req *Request) error {
+	switch {
 	case req.Messages == nil:
 		return invalidRequest("messages: Field required")
 	case len(req.Messages) == 0:
 		return invalidRequest("messages: at least one message is required")
-	case req.MaxTokens == 0:
-		return invalidRequest("max_tokens: Field required")
 	case req.MaxTokens < 0:
 		return invalidRequest("max_tokens: Input should be greater than or equal to 1")
 	}

@@ -83,7 +83,7 @@ func TestRoute(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			req, err := parseMessages([]byte(tt.body), true)
+			req, err := parseMessages([]byte(tt.body), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestRouteLongContextFromSessionUsage(t *testing.T) {
 	// Over 20000 tokens now, and the session's last turn used 70000.
 	body := `{"model":"m","max_tokens":10,"metadata":{"user_id":"user_ab_account_cd_session_s-1"},"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum dolor sit amet ", 5000) + `"}]}`
 	route := func(hdr string) string {
-		req, err := parseMessages([]byte(body), true)
+		req, err := parseMessages([]byte(body), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestRouteErrors(t *testing.T) {
 		{"nobody,model", 404, `provider "nobody" not found`},
 		{",model", 400, `expected "<provider>,<model>"`},
 	} {
-		req, err := parseMessages([]byte(`{"model":"`+tt.model+`","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`), true)
+		req, err := parseMessages([]byte(`{"model":"`+tt.model+`","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`), false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -419,20 +419,16 @@ func (st *state) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 }
 
 // parseMessages decodes and validates a Messages request body.
-func parseMessages(body []byte, requireMaxTokens bool) (*Request, error) {
+func parseMessages(body []byte, countOnly bool) (*Request, error) {
 	var req Request
 	if err := jsonUnmarshal(body, &req); err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Message: "invalid JSON body: " + jsonErrorText(err), Err: err}
 	}
-	if !requireMaxTokens && req.MaxTokens == 0 {
-		req.MaxTokens = 1
-		defer func() { req.MaxTokens = 0 }()
-		if req.Model == "" {
-			req.Model = "-"
-			defer func() { req.Model = "" }()
-		}
+	validate := ValidateRequest
+	if countOnly {
+		validate = validateContent
 	}
-	if err := ValidateRequest(&req); err != nil {
+	if err := validate(&req); err != nil {
 		return nil, err
 	}
 	return &req, nil
@@ -461,7 +457,7 @@ func (st *state) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, asError(err))
 		return
 	}
-	req, err := parseMessages(body, false)
+	req, err := parseMessages(body, true)
 	if err != nil {
 		writeJSONError(w, asError(err))
 		return
