@@ -6,5 +6,6 @@ func builtinTransformers() []TransformerDef {
 	defs = append(defs, anthropicTransformers()...)
 	defs = append(defs, geminiTransformers()...)
 	defs = append(defs, openaiTransformers()...)
+	defs = append(defs, builtinTransformerDefs()...)
 	return defs
 }
