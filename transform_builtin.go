@@ -21,7 +21,7 @@ import (
 
 // builtinTransformerDefs returns the definitions of this file.
 func builtinTransformerDefs() []TransformerDef {
-	return []TransformerDef{
+	return append(responsesTransformers(), []TransformerDef{
 		{
 			Name:        "OpenAI",
 			Description: "The OpenAI Chat Completions format under the reference's name (the default format; same as openai without options).",
@@ -240,7 +240,7 @@ func builtinTransformerDefs() []TransformerDef {
 				return nil
 			},
 		},
-	}
+	}...)
 }
 
 // ---- options -------------------------------------------------------------
@@ -341,6 +341,11 @@ func applyGateway(name string) func(c *Chain, options json.RawMessage) error {
 		params, err := objectOptions(options)
 		if err != nil {
 			return err
+		}
+		for _, k := range []string{"model", "messages", "stream"} {
+			if _, ok := params[k]; ok {
+				return fmt.Errorf("bad options: %s is set by the router and cannot be overridden", k)
+			}
 		}
 		c.OpenAI.Reasoning = "openrouter"
 		c.OpenAI.TopK = true
