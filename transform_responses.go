@@ -25,9 +25,9 @@ type ResponsesOptions struct {
 	// (none, minimal, low, medium, high, xhigh), replacing the effort
 	// derived from the client's thinking settings.
 	Effort string `json:"effort"`
-	// Store sends store:true. By default responses are not stored, and the
-	// reasoning of earlier turns travels as encrypted content inside the
-	// thinking blocks' signatures.
+	// Store sends store:true. By default responses are not stored. Either
+	// way the reasoning of earlier turns travels as encrypted content inside
+	// the thinking blocks' signatures.
 	Store bool `json:"store"`
 	// Sampling forwards temperature and top_p, which reasoning models
 	// reject; by default they are dropped.
@@ -272,7 +272,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 			body.Reasoning.Summary = s
 		}
 	}
-	if !t.opts.Store && (encrypted || (effort != "" && effort != "none")) {
+	if encrypted || (effort != "" && effort != "none") {
 		body.Include = []string{"reasoning.encrypted_content"}
 	}
 	if oc := req.OutputConfig; oc != nil && len(oc.Format) > 0 {
@@ -400,10 +400,16 @@ func (t *responses) assistantItems(out []any, c Content, names *rsNames) ([]any,
 	var text []string
 	var reasoning []any // held until the output it belongs to
 	encrypted := false
-	flush := func() {
-		if len(text) > 0 {
+	lead := func() { // reasoning goes just before the output it led to
+		if len(reasoning) > 0 {
 			out = append(out, reasoning...)
 			reasoning = nil
+			encrypted = true
+		}
+	}
+	flush := func() {
+		if len(text) > 0 {
+			lead()
 			out = append(out, rsMessage{Type: "message", Role: "assistant", Content: strings.Join(text, "\n")})
 			text = nil
 		}
@@ -430,11 +436,9 @@ func (t *responses) assistantItems(out []any, c Content, names *rsNames) ([]any,
 				summary = append(summary, rsSummary{Type: "summary_text", Text: b.Thinking})
 			}
 			reasoning = append(reasoning, rsReasoningItem{Type: "reasoning", Summary: summary, EncryptedContent: enc})
-			encrypted = true
 		case "tool_use":
 			flush()
-			out = append(out, reasoning...)
-			reasoning = nil
+			lead()
 			args := compactArgs(b.Input)
 			out = append(out, rsFunctionCall{Type: "function_call", CallID: rsCallID(b.ID), Name: names.up(b.Name), Arguments: args})
 		}
@@ -716,6 +720,15 @@ func (it *rsOutputItem) reasoningText() string {
 	return strings.Join(parts, "\n\n")
 }
 
+func (it *rsOutputItem) refused() bool {
+	for _, c := range it.Content {
+		if c.Type == "refusal" && c.Refusal != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func (it *rsOutputItem) messageText() string {
 	var sb strings.Builder
 	for _, c := range it.Content {
@@ -746,7 +759,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 	}
 	names := newRsNames(req.Tools)
 	resp := &Response{ID: t.messageID(r.ID), Type: "message", Role: "assistant", Model: clientModelOf(req), Content: []ContentBlock{}}
-	tool := false
+	tool, refused := false, false
 	for i := range r.Output {
 		it := &r.Output[i]
 		switch it.Type {
@@ -760,6 +773,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 			if s := it.messageText(); s != "" {
 				resp.Content = append(resp.Content, ContentBlock{Type: "text", Text: s})
 			}
+			refused = refused || it.refused()
 		case "function_call":
 			id := sanitizeID(it.CallID)
 			if id == "" {
@@ -769,7 +783,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 			tool = true
 		}
 	}
-	resp.StopReason = rsStopReason(r.Status, r.IncompleteDetails, tool)
+	resp.StopReason = rsStopReason(r.Status, r.IncompleteDetails, tool, refused)
 	if r.Usage != nil {
 		resp.Usage = r.Usage.hub()
 	}
@@ -778,7 +792,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 
 func rsStopReason(status string, inc *struct {
 	Reason string `json:"reason"`
-}, tool bool) string {
+}, tool, refused bool) string {
 	if status == "incomplete" && inc != nil {
 		switch inc.Reason {
 		case "max_output_tokens":
@@ -787,8 +801,11 @@ func rsStopReason(status string, inc *struct {
 			return "refusal"
 		}
 	}
-	if tool {
+	switch {
+	case tool:
 		return "tool_use"
+	case refused:
+		return "refusal"
 	}
 	return "end_turn"
 }
@@ -902,7 +919,9 @@ func (t *responses) TransformStream(ctx context.Context, req *Request, src Event
 // items become blocks in the order they appear; one block is open at a
 // time: content of an item that is not the live one (a second function
 // call streamed in parallel, say) is buffered and emitted when the live
-// item is done.
+// item is done. Function-call arguments stream through an argsRepairer,
+// so the input a client assembles always parses (valid arguments pass
+// unchanged).
 type rsStream struct {
 	t     *responses
 	req   *Request
@@ -915,6 +934,7 @@ type rsStream struct {
 	byKey   map[string]*rsItem
 	live    *rsItem
 	tool    bool
+	refused bool
 	pending []Event
 	err     error
 }
@@ -928,8 +948,9 @@ type rsItem struct {
 	got         strings.Builder // all content received (arguments, text)
 	parts       int             // summary parts seen
 	enc         string
-	done        bool // output_item.done seen
-	closed      bool // its block was closed (or it had none)
+	rep         *argsRepairer // function call arguments, repaired as they stream
+	done        bool          // output_item.done seen
+	closed      bool          // its block was closed (or it had none)
 	contentSeen bool
 }
 
@@ -1023,7 +1044,10 @@ func (s *rsStream) handle(ev Event) {
 		}
 	case "response.reasoning_summary_text.delta", "response.reasoning_text.delta":
 		s.add(s.item(e, "reasoning"), e.Delta)
-	case "response.output_text.delta", "response.refusal.delta":
+	case "response.output_text.delta":
+		s.add(s.item(e, "message"), e.Delta)
+	case "response.refusal.delta":
+		s.refused = s.refused || e.Delta != ""
 		s.add(s.item(e, "message"), e.Delta)
 	case "response.function_call_arguments.delta":
 		s.add(s.item(e, "function_call"), e.Delta)
@@ -1195,7 +1219,10 @@ func (s *rsStream) emit(it *rsItem, text string) {
 	case "message":
 		s.b.text(text)
 	case "function_call":
-		s.b.toolInput(text)
+		if it.rep == nil {
+			it.rep = new(argsRepairer)
+		}
+		s.b.toolInput(it.rep.feed(text))
 	}
 }
 
@@ -1219,6 +1246,9 @@ func (s *rsStream) closeLive() {
 			s.b.signature(reasoningSig(it.enc))
 		}
 		return
+	}
+	if it.rep != nil {
+		s.b.toolInput(it.rep.finish())
 	}
 	s.b.closeBlock("")
 }
@@ -1246,5 +1276,5 @@ func (s *rsStream) finish(r *rsStreamResult) {
 			usage = &u
 		}
 	}
-	s.b.finish(rsStopReason(status, inc, s.tool), nil, usage, "")
+	s.b.finish(rsStopReason(status, inc, s.tool, s.refused), nil, usage, "")
 }

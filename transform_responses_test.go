@@ -1,0 +1,273 @@
+package ccr
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+)
+
+// testResponses returns the Responses transformer built through its
+// TransformerDef with options, with counting ids so goldens are stable.
+func testResponses(t *testing.T, options json.RawMessage) *responses {
+	t.Helper()
+	var c Chain
+	if err := DefaultTransformers()["openai-responses"].Apply(&c, options); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := c.Format.(*responses)
+	if !ok {
+		t.Fatalf("Format = %T", c.Format)
+	}
+	var n atomic.Int64
+	r.newID = func(p string) string { return fmt.Sprintf("%s%024d", p, n.Add(1)) }
+	return r
+}
+
+// rsTestRequest is the request stream and response cases are answers to.
+func rsTestRequest() *Request {
+	schema := json.RawMessage(`{"type":"object"}`)
+	return &Request{Model: "gpt-5", ClientModel: "claude-sonnet-4-5", MaxTokens: 1000, Stream: true,
+		Messages: []Message{{Role: "user", Content: Content{{Type: "text", Text: "hi"}}}},
+		Tools: []Tool{{Name: "Bash", InputSchema: schema}, {Name: "Read", InputSchema: schema}, {Name: "Grep", InputSchema: schema},
+			{Name: "mcp__srv__do.thing", InputSchema: schema}}}
+}
+
+func TestResponsesRequest(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "request", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			var req Request
+			if err := json.Unmarshal(trRead(t, filepath.Join(dir, "request.json")), &req); err != nil {
+				t.Fatal(err)
+			}
+			tr := testResponses(t, trRead(t, filepath.Join(dir, "options.json")))
+			up, err := tr.TransformRequest(t.Context(), &req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if up.Path != "" || up.URL != "" || up.Stream != req.Stream || up.Auth != "" {
+				t.Errorf("upstream request %+v: want the base URL as is, bearer auth, stream %v", up, req.Stream)
+			}
+			trGolden(t, filepath.Join(dir, "upstream.golden.json"), trIndent(t, up.Body))
+		})
+	}
+}
+
+func TestResponsesResponse(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "response", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			tr := testResponses(t, nil)
+			resp, err := tr.TransformResponse(t.Context(), rsTestRequest(), trRead(t, filepath.Join(dir, "upstream.json")))
+			var got []byte
+			if err != nil {
+				got = []byte(errorLine(err) + "\n")
+			} else {
+				b, _ := marshalNoEscape(resp)
+				got = trIndent(t, b)
+			}
+			trGolden(t, filepath.Join(dir, "response.golden.txt"), got)
+		})
+	}
+}
+
+func errorLine(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return fmt.Sprintf("ERROR %d %s: %s", e.status(), e.typ(), e.Message)
+	}
+	if errors.Is(err, ErrTruncated) {
+		return "ERROR truncated: " + err.Error()
+	}
+	return "ERROR " + err.Error()
+}
+
+// TestResponsesStream converts every upstream transcript, whole and read
+// one byte at a time, checks the hub stream invariants, and compares with
+// the golden transcript (an error that ends the stream is its last line).
+func TestResponsesStream(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "stream", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			in := trRead(t, filepath.Join(dir, "upstream.sse"))
+			run := func(r io.Reader) []byte {
+				tr := testResponses(t, nil)
+				events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(r)))
+				trCheckStream(t, events, err == nil)
+				out := trSSE(events)
+				if err != nil {
+					out = append(out, errorLine(err)+"\n"...)
+				}
+				return out
+			}
+			got := run(bytes.NewReader(in))
+			trGolden(t, filepath.Join(dir, "stream.golden.sse"), got)
+			if slow := run(iotest.OneByteReader(bytes.NewReader(in))); !bytes.Equal(slow, got) {
+				t.Errorf("one byte at a time:\n%s", slow)
+			}
+			crlf := bytes.ReplaceAll(in, []byte("\n"), []byte("\r\n"))
+			if c := run(bytes.NewReader(crlf)); !bytes.Equal(c, got) {
+				t.Errorf("with CRLF:\n%s", c)
+			}
+		})
+	}
+}
+
+// TestResponsesStreamErrorsBeforeContent checks that an upstream failure
+// reported before any content becomes an error before any event, so that
+// the client gets a real HTTP status.
+func TestResponsesStreamErrorsBeforeContent(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+	}{{"failed", 500}, {"error-event", 400}} {
+		in := trRead(t, filepath.Join("testdata", "responses", "stream", c.name, "upstream.sse"))
+		tr := testResponses(t, nil)
+		s := tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in)))
+		_, err := s.ReadEvent()
+		var e *Error
+		if !errors.As(err, &e) || e.status() != c.status {
+			t.Errorf("%s: first ReadEvent error = %v, want *Error with status %d", c.name, err, c.status)
+		}
+		if _, err2 := s.ReadEvent(); err2 != err {
+			t.Errorf("%s: second ReadEvent = %v, want the same error", c.name, err2)
+		}
+	}
+}
+
+// TestResponsesReasoningRoundTrip checks that reasoning streamed by the
+// Responses API, sent back by the client as the thinking block it became,
+// reaches the API again as a reasoning item with its encrypted content.
+func TestResponsesReasoningRoundTrip(t *testing.T) {
+	in := trRead(t, filepath.Join("testdata", "responses", "stream", "reasoning", "upstream.sse"))
+	tr := testResponses(t, nil)
+	events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rebuild the assistant turn the way a client accumulates it.
+	var blocks Content
+	for _, ev := range events {
+		var e struct {
+			ContentBlock ContentBlock `json:"content_block"`
+			Delta        struct {
+				Type      string `json:"type"`
+				Text      string `json:"text"`
+				Thinking  string `json:"thinking"`
+				Signature string `json:"signature"`
+			} `json:"delta"`
+		}
+		json.Unmarshal(ev.Data, &e)
+		switch eventTypeOf(ev.Data) {
+		case "content_block_start":
+			blocks = append(blocks, e.ContentBlock)
+		case "content_block_delta":
+			b := &blocks[len(blocks)-1]
+			b.Text += e.Delta.Text
+			b.Thinking += e.Delta.Thinking
+			b.Signature += e.Delta.Signature
+		}
+	}
+	req := &Request{Model: "gpt-5", MaxTokens: 100, Messages: []Message{
+		{Role: "user", Content: Content{{Type: "text", Text: "hi"}}},
+		{Role: "assistant", Content: blocks},
+		{Role: "user", Content: Content{{Type: "text", Text: "again"}}},
+	}}
+	up, err := tr.TransformRequest(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Input   []json.RawMessage `json:"input"`
+		Include []string          `json:"include"`
+		Store   *bool             `json:"store"`
+	}
+	if err := json.Unmarshal(up.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"reasoning","summary":[{"type":"summary_text","text":"**Planning**\n\nThe user wants a greeting.\n\n**Answering**"}],"encrypted_content":"gAAAAABenc1=="}`
+	if len(body.Input) != 4 || string(body.Input[1]) != want {
+		t.Errorf("input = %s\nwant item 1 = %s", body.Input, want)
+	}
+	if len(body.Include) != 1 || body.Include[0] != "reasoning.encrypted_content" || body.Store == nil || *body.Store {
+		t.Errorf("include %v, store %v: want encrypted content asked for, store false", body.Include, body.Store)
+	}
+	// The same thinking block sent to Anthropic is dropped there.
+	if !hasRouterThinking(req) {
+		t.Error("Responses thinking not recognised as the router's: Anthropic would get a foreign signature")
+	}
+}
+
+func TestResponsesMinOutputTokens(t *testing.T) {
+	tr := testResponses(t, nil)
+	for max, want := range map[int]string{1: `"max_output_tokens":16`, 16: `"max_output_tokens":16`, 5000: `"max_output_tokens":5000`} {
+		up, err := tr.TransformRequest(t.Context(), &Request{Model: "m", MaxTokens: max, Messages: []Message{{Role: "user", Content: Content{{Type: "text", Text: "x"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(up.Body), want) {
+			t.Errorf("max_tokens %d: body %s, want %s", max, up.Body, want)
+		}
+	}
+}
+
+func TestResponsesError(t *testing.T) {
+	tr := testResponses(t, nil)
+	for _, c := range []struct {
+		status int
+		body   string
+		want   int
+	}{
+		{429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`, 429},
+		{400, `{"error":{"message":"Unsupported parameter: 'temperature'","type":"invalid_request_error","param":"temperature","code":"unsupported_parameter"}}`, 400},
+		{503, `upstream unavailable`, 529},
+		{401, `{"error":{"message":"Incorrect API key provided"}}`, 401},
+	} {
+		e := tr.TransformError(c.status, nil, []byte(c.body))
+		if e == nil || e.status() != c.want || e.Message == "" {
+			t.Errorf("TransformError(%d, %s) = %+v, want status %d", c.status, c.body, e, c.want)
+		}
+	}
+}
+
+// FuzzResponsesStream feeds arbitrary upstream bytes: the converter must
+// not panic, must keep the hub invariants, and must end.
+func FuzzResponsesStream(f *testing.F) {
+	for _, name := range []string{"text", "reasoning", "parallel-calls-interleaved", "args-only-in-done", "failed-after-text"} {
+		b, err := readTestdata("responses", "stream", name, "upstream.sse")
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		tr := NewOpenAIResponses(ResponsesOptions{})
+		events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
+		if p := hubStreamProblems(events, err == nil); len(p) > 0 {
+			t.Fatalf("%v\n%s", p, trSSE(events))
+		}
+	})
+}
+
+func readTestdata(parts ...string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(append([]string{"testdata"}, parts...)...))
+}
