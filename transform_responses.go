@@ -3,8 +3,6 @@ package ccr
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,10 +177,10 @@ type rsFunctionTool struct {
 }
 
 func (t *responses) TransformRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
-	names := newRsNames(req.Tools)
+	names := newToolNames(req.Tools)
 	body := rsRequest{
 		Model:        req.Model,
-		Instructions: rsSystemText(req.System),
+		Instructions: systemPrompt(req.System).Text("\n\n"),
 		Input:        []any{},
 		Store:        t.opts.Store,
 		Stream:       req.Stream,
@@ -194,7 +192,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 		body.Temperature, body.TopP = req.Temperature, req.TopP
 	}
 	encrypted := false
-	for _, m := range req.Messages {
+	for _, m := range normalizeMessages(req.Messages, normalizeOptions{}) {
 		switch m.Role {
 		case "assistant":
 			var enc bool
@@ -224,7 +222,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 			if len(bytes.TrimSpace(params)) == 0 || string(bytes.TrimSpace(params)) == "null" {
 				params = json.RawMessage(`{"type":"object","properties":{}}`)
 			}
-			body.Tools = append(body.Tools, rsFunctionTool{Type: "function", Name: names.up(tool.Name),
+			body.Tools = append(body.Tools, rsFunctionTool{Type: "function", Name: names.upstream(tool.Name),
 				Description: tool.Description, Parameters: params, Strict: t.opts.Strict && tool.Strict})
 		}
 	}
@@ -240,7 +238,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 			body.ToolChoice = struct {
 				Type string `json:"type"`
 				Name string `json:"name"`
-			}{"function", names.up(tc.Name)}
+			}{"function", names.upstream(tc.Name)}
 		}
 		if req.ToolChoice.DisableParallelToolUse && req.ToolChoice.Type != "none" {
 			f := false
@@ -252,15 +250,9 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 	if effort == "" && req.Thinking != nil {
 		switch req.Thinking.Type {
 		case "enabled":
-			effort = rsEffortBucket(req.Thinking.BudgetTokens)
+			effort = effortBucket(req.Thinking.BudgetTokens)
 		case "adaptive":
-			effort = "high"
-			if oc := req.OutputConfig; oc != nil {
-				switch oc.Effort {
-				case "low", "medium", "high":
-					effort = oc.Effort
-				}
-			}
+			effort = adaptiveEffort(req)
 		}
 	}
 	if effort != "" {
@@ -298,41 +290,6 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 	return &UpstreamRequest{Body: b, Stream: req.Stream}, nil
 }
 
-// rsEffortBucket maps a thinking budget to an effort: ≤1024 low, ≤8192
-// medium, else high (protocol.md §4.9).
-func rsEffortBucket(budget int) string {
-	switch {
-	case budget <= 1024:
-		return "low"
-	case budget <= 8192:
-		return "medium"
-	}
-	return "high"
-}
-
-// rsSystemText joins the system prompt's texts, without Claude Code's
-// billing header line.
-func rsSystemText(sys Content) string {
-	var parts []string
-	for _, b := range sys {
-		if b.Type != "text" {
-			continue
-		}
-		s := b.Text
-		if strings.HasPrefix(s, "x-anthropic-billing-header:") {
-			if i := strings.IndexByte(s, '\n'); i >= 0 {
-				s = strings.TrimLeft(s[i+1:], "\n")
-			} else {
-				s = ""
-			}
-		}
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, "\n\n")
-}
-
 func contentTexts(c Content) string {
 	var parts []string
 	for _, b := range c {
@@ -342,7 +299,7 @@ func contentTexts(c Content) string {
 				parts = append(parts, b.Text)
 			}
 		case "mid_conv_system":
-			if s := rawTexts(b.Content); s != "" {
+			if s := midConvText(&b); s != "" {
 				parts = append(parts, s)
 			}
 		}
@@ -380,23 +337,10 @@ func rawTexts(raw json.RawMessage) string {
 	return strings.Join(parts, "\n")
 }
 
-// rsCallID is the call id sent upstream for a tool_use id: unchanged when
-// short, else a hash, so that a call and its output always agree.
-func rsCallID(id string) string {
-	if i := strings.Index(id, "__tsig_"); i >= 0 {
-		id = id[:i]
-	}
-	if len(id) <= 40 && id != "" {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "call_" + hex.EncodeToString(sum[:16])
-}
-
 // assistantItems converts one assistant turn, keeping the order of its
 // blocks; it reports whether a reasoning item with encrypted content was
 // sent.
-func (t *responses) assistantItems(out []any, c Content, names *rsNames) ([]any, bool) {
+func (t *responses) assistantItems(out []any, c Content, names *toolNames) ([]any, bool) {
 	var text []string
 	var reasoning []any // held until the output it belongs to
 	encrypted := false
@@ -422,7 +366,7 @@ func (t *responses) assistantItems(out []any, c Content, names *rsNames) ([]any,
 				text = append(text, b.Text)
 			}
 		case "web_search_tool_result":
-			if s := rsWebSearchText(b); s != "" {
+			if s := webSearchText(b); s != "" {
 				text = append(text, s)
 			}
 		case "thinking":
@@ -440,43 +384,13 @@ func (t *responses) assistantItems(out []any, c Content, names *rsNames) ([]any,
 			flush()
 			lead()
 			args := compactArgs(b.Input)
-			out = append(out, rsFunctionCall{Type: "function_call", CallID: rsCallID(b.ID), Name: names.up(b.Name), Arguments: args})
+			out = append(out, rsFunctionCall{Type: "function_call", CallID: oaID(b.ID), Name: names.upstream(b.Name), Arguments: args})
 		}
 	}
 	flush()
 	// Reasoning not followed by any output is dropped: the API wants the
 	// item it led to after it.
 	return out, encrypted
-}
-
-func compactArgs(in json.RawMessage) string {
-	if len(bytes.TrimSpace(in)) == 0 {
-		return "{}"
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, in) != nil {
-		return "{}"
-	}
-	return buf.String()
-}
-
-func rsWebSearchText(b *ContentBlock) string {
-	var results []struct {
-		Type  string `json:"type"`
-		URL   string `json:"url"`
-		Title string `json:"title"`
-	}
-	if json.Unmarshal(b.Content, &results) != nil || len(results) == 0 {
-		return ""
-	}
-	var sb strings.Builder
-	sb.WriteString("Web search results:")
-	for _, r := range results {
-		if r.URL != "" {
-			sb.WriteString("\n- " + r.Title + " (" + r.URL + ")")
-		}
-	}
-	return sb.String()
 }
 
 // userItems converts one user turn: function call outputs first, then one
@@ -492,7 +406,7 @@ func (t *responses) userItems(out []any, c Content) []any {
 		if b.IsError {
 			text = "Error: " + text
 		}
-		id := rsCallID(b.ToolUseID)
+		id := oaID(b.ToolUseID)
 		out = append(out, rsFunctionOutput{Type: "function_call_output", CallID: id, Output: text})
 		if len(media) > 0 {
 			parts = append(parts, rsPart{Type: "input_text", Text: "Attachments for tool_result " + id + ":"})
@@ -517,7 +431,7 @@ func (t *responses) userItems(out []any, c Content) []any {
 				out = append(out, rsMessage{Type: "message", Role: "user", Content: parts})
 				parts = nil
 			}
-			if s := rawTexts(b.Content); s != "" {
+			if s := midConvText(b); s != "" {
 				out = append(out, rsMessage{Type: "message", Role: "developer", Content: s})
 			}
 		}
@@ -570,7 +484,7 @@ func rsMedia(b *ContentBlock) []rsPart {
 	if b.Type == "image" {
 		switch src.Type {
 		case "base64":
-			return []rsPart{{Type: "input_image", ImageURL: rsDataURL(src.MediaType, src.Data), Detail: "auto"}}
+			return []rsPart{{Type: "input_image", ImageURL: dataURL(src.MediaType, src.Data, "image/png"), Detail: "auto"}}
 		case "url":
 			return []rsPart{{Type: "input_image", ImageURL: src.URL, Detail: "auto"}}
 		}
@@ -582,11 +496,7 @@ func rsMedia(b *ContentBlock) []rsPart {
 	}
 	switch src.Type {
 	case "base64":
-		mt := src.MediaType
-		if mt == "" {
-			mt = "application/pdf"
-		}
-		return []rsPart{{Type: "input_file", Filename: name, FileData: rsDataURL(mt, src.Data)}}
+		return []rsPart{{Type: "input_file", Filename: name, FileData: dataURL(src.MediaType, src.Data, "application/pdf")}}
 	case "url":
 		return []rsPart{{Type: "input_file", FileURL: src.URL}}
 	case "text":
@@ -597,59 +507,6 @@ func rsMedia(b *ContentBlock) []rsPart {
 		}
 	}
 	return nil
-}
-
-// rsDataURL builds a data URL, tolerating data that already is one.
-func rsDataURL(mediaType, data string) string {
-	if strings.HasPrefix(data, "data:") {
-		if i := strings.Index(data, "base64,"); i >= 0 {
-			data = data[i+len("base64,"):]
-		}
-	}
-	if mediaType == "" {
-		mediaType = "image/png"
-	}
-	return "data:" + mediaType + ";base64," + data
-}
-
-// rsNames maps tool names to names the API accepts (^[a-zA-Z0-9_-]{1,64}$)
-// and back.
-type rsNames struct {
-	toUp   map[string]string
-	toOrig map[string]string
-}
-
-func newRsNames(tools []Tool) *rsNames {
-	n := &rsNames{toUp: map[string]string{}, toOrig: map[string]string{}}
-	for i := range tools {
-		if !tools[i].IsServerTool() {
-			n.up(tools[i].Name)
-		}
-	}
-	return n
-}
-
-func (n *rsNames) up(name string) string {
-	if s, ok := n.toUp[name]; ok {
-		return s
-	}
-	s := sanitizeID(name)
-	if s == "" {
-		s = "tool"
-	}
-	if len(s) > 64 || n.toOrig[s] != "" && n.toOrig[s] != name {
-		sum := sha256.Sum256([]byte(name))
-		s = s[:min(len(s), 55)] + "_" + hex.EncodeToString(sum[:4])
-	}
-	n.toUp[name], n.toOrig[s] = s, name
-	return s
-}
-
-func (n *rsNames) orig(s string) string {
-	if o, ok := n.toOrig[s]; ok {
-		return o
-	}
-	return s
 }
 
 // ---- response -------------------------------------------------------------
@@ -757,7 +614,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 	if r.Status == "failed" || (r.Error != nil && r.Error.Message != "") {
 		return nil, rsError(r.Error, "upstream response failed")
 	}
-	names := newRsNames(req.Tools)
+	names := newToolNames(req.Tools)
 	resp := &Response{ID: t.messageID(r.ID), Type: "message", Role: "assistant", Model: clientModelOf(req), Content: []ContentBlock{}}
 	tool, refused := false, false
 	for i := range r.Output {
@@ -779,7 +636,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 			if id == "" {
 				id = t.newID("toolu_")
 			}
-			resp.Content = append(resp.Content, ContentBlock{Type: "tool_use", ID: id, Name: names.orig(it.Name), Input: parseToolArgs(it.Arguments)})
+			resp.Content = append(resp.Content, ContentBlock{Type: "tool_use", ID: id, Name: names.original(it.Name), Input: parseToolArgs(it.Arguments)})
 			tool = true
 		}
 	}
@@ -881,38 +738,16 @@ func rsOr(s, def string) string {
 	return s
 }
 
+// TransformError converts an error answer; the Responses API uses the
+// same error body as Chat Completions.
 func (t *responses) TransformError(status int, header http.Header, body []byte) *Error {
-	if oa := NewOpenAI(OpenAIOptions{}); oa != nil {
-		return oa.TransformError(status, header, body) // same error format
-	}
-	var b struct {
-		Error rsErrorBody `json:"error"`
-	}
-	e := &Error{Status: status, Err: errors.New("openai-responses: upstream status " + strconv.Itoa(status))}
-	if json.Unmarshal(body, &b) == nil && b.Error.Message != "" {
-		e.Message = b.Error.Message
-	} else {
-		e.Message = truncateForMessage(strings.TrimSpace(string(body)), 2048)
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
-	}
-	switch status {
-	case 422:
-		e.Status = 400
-	case 408:
-		e.Status = 504
-	case 503:
-		e.Status = 529
-	}
-	copyRetryHeaders(e, header)
-	return e
+	return newOpenAI(OpenAIOptions{}).TransformError(status, header, body)
 }
 
 // ---- stream ---------------------------------------------------------------
 
 func (t *responses) TransformStream(ctx context.Context, req *Request, src EventReader) EventReader {
-	return &rsStream{t: t, req: req, src: src, names: newRsNames(req.Tools), byKey: map[string]*rsItem{}}
+	return &rsStream{t: t, req: req, src: src, names: newToolNames(req.Tools), byKey: map[string]*rsItem{}}
 }
 
 // rsStream converts the Responses API event stream into hub events. Output
@@ -926,7 +761,7 @@ type rsStream struct {
 	t     *responses
 	req   *Request
 	src   EventReader
-	names *rsNames
+	names *toolNames
 	b     eventBuilder
 
 	id      string
@@ -1207,7 +1042,7 @@ func (s *rsStream) open(it *rsItem) {
 	if id == "" {
 		id = s.t.newID("toolu_")
 	}
-	s.b.startTool("tool_use", id, s.names.orig(it.name))
+	s.b.startTool("tool_use", id, s.names.original(it.name))
 	s.tool = true
 }
 
