@@ -22,18 +22,7 @@ import (
 // builtinTransformerDefs returns the definitions of this file.
 func builtinTransformerDefs() []TransformerDef {
 	return append(responsesTransformers(), []TransformerDef{
-		{
-			Name:        "OpenAI",
-			Description: "The OpenAI Chat Completions format under the reference's name (the default format; same as openai without options).",
-			Endpoint:    "/v1/chat/completions",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
-				c.Format = nil
-				return nil
-			},
-		},
+		openAIAlias(),
 		{
 			Name: "deepseek",
 			Description: "DeepSeek: thinking requested as thinking:{type}, earlier reasoning sent back as reasoning_content (its thinking mode answers 400 without it), " +
@@ -241,6 +230,19 @@ func builtinTransformerDefs() []TransformerDef {
 			},
 		},
 	}...)
+}
+
+// openAIAlias returns "OpenAI", the reference's name for the plain OpenAI
+// Chat Completions format, as an alias of "openai" with the same options.
+func openAIAlias() TransformerDef {
+	for _, d := range openaiTransformers() {
+		if d.Name == "openai" {
+			d.Name = "OpenAI"
+			d.Description = "The reference's name for openai: " + d.Description
+			return d
+		}
+	}
+	panic("ccr: no openai transformer to alias") // a programming error, found by any test
 }
 
 // ---- options -------------------------------------------------------------

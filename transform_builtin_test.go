@@ -940,7 +940,7 @@ func TestTransformersInConfig(t *testing.T) {
 // accepted by its Apply, so that GET /api/transformers does not lie.
 func TestTransformerDocs(t *testing.T) {
 	sample := map[string]string{"number": "1", "string": `"think"`, "boolean": "true", "object": "{}", "any": "1"}
-	special := map[string]string{"openai-responses/summary": `"auto"`, "openai-responses/effort": `"low"`}
+	special := map[string]string{"openai-responses/summary": `"auto"`, "openai-responses/effort": `"low"`, "OpenAI/reasoning": `"openrouter"`}
 	var names []string
 	for _, d := range builtinTransformerDefs() {
 		names = append(names, d.Name)

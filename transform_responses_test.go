@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -270,4 +273,146 @@ func FuzzResponsesStream(f *testing.F) {
 
 func readTestdata(parts ...string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(append([]string{"testdata"}, parts...)...))
+}
+
+// TestResponsesThroughRouter serves a fake Responses API on loopback to a
+// Router with an openai-responses provider. The fake keeps the rules of
+// store:false: the request goes to api_base_url as is, with a bearer key;
+// a reasoning item sent back must carry its encrypted content and no id.
+// Turn 1 streams reasoning and a function call; turn 2 sends them back
+// and gets the answer, as a stream and as JSON.
+func TestResponsesThroughRouter(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		fail := func(msg string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			fmt.Fprintf(w, `{"error":{"message":%q,"type":"invalid_request_error","param":"input","code":null}}`, msg)
+		}
+		if r.URL.Path != "/v1/responses" || r.Header.Get("Authorization") != "Bearer sk-oai" {
+			fail("wrong path or key: " + r.URL.Path)
+			return
+		}
+		var req struct {
+			Store   *bool                        `json:"store"`
+			Stream  bool                         `json:"stream"`
+			Include []string                     `json:"include"`
+			Input   []map[string]json.RawMessage `json:"input"`
+		}
+		if err := json.Unmarshal(b, &req); err != nil || req.Store == nil || *req.Store {
+			fail("store must be false")
+			return
+		}
+		outputs := 0
+		for _, it := range req.Input {
+			var typ string
+			json.Unmarshal(it["type"], &typ)
+			switch typ {
+			case "reasoning":
+				if _, ok := it["id"]; ok {
+					fail("Item with id not found. Items are not persisted when `store` is set to false.")
+					return
+				}
+				if string(it["encrypted_content"]) != `"gAAAAB-enc-1"` {
+					fail("reasoning item without its encrypted content")
+					return
+				}
+			case "function_call_output":
+				outputs++
+			}
+		}
+		var sse string
+		if outputs == 0 {
+			sse = trReadString(t, "testdata/responses/stream/reasoning-encrypted-only/upstream.sse")
+			sse = strings.ReplaceAll(sse, "gAAAAABenc2==", "gAAAAB-enc-1")
+		} else {
+			sse = trReadString(t, "testdata/responses/stream/text/upstream.sse")
+		}
+		if !req.Stream {
+			w.Header().Set("Content-Type", "application/json")
+			if outputs == 0 {
+				io.WriteString(w, `{"id":"resp_1","object":"response","status":"completed","output":[{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB-enc-1"},{"type":"function_call","id":"fc_1","call_id":"call_A","name":"Bash","arguments":"{\"command\":\"ls\"}"}],"usage":{"input_tokens":10,"output_tokens":5}}`)
+			} else {
+				io.WriteString(w, `{"id":"resp_2","object":"response","status":"completed","output":[{"type":"message","id":"m_1","role":"assistant","content":[{"type":"output_text","text":"Hello, world!"}]}],"usage":{"input_tokens":10,"output_tokens":5}}`)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, frame := range strings.SplitAfter(sse, "\n\n") {
+			io.WriteString(w, frame)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+
+	c, _, err := ParseConfig(strings.NewReader(`{"APIKEY":"client-key","Providers":[{"name":"oai","api_base_url":"`+srv.URL+`/v1/responses","api_key":"sk-oai",
+		"models":["gpt-5"],"transformer":{"use":[["openai-responses",{"summary":"detailed"}]]}}],"Router":{"default":"oai,gpt-5"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Logger = testLogger(t)
+	rt, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	hdr := map[string]string{"x-api-key": "client-key"}
+	tools := `[{"name":"Bash","input_schema":{"type":"object","properties":{"command":{"type":"string"}}}}]`
+	first := `{"role":"user","content":"list files"}`
+	for _, stream := range []bool{true, false} {
+		s := fmt.Sprint(stream)
+		w := post(t, rt, "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":32000,"stream":`+s+`,"thinking":{"type":"adaptive"},"tools":`+tools+`,"messages":[`+first+`]}`, hdr)
+		if w.Code != 200 {
+			t.Fatalf("stream=%v turn 1: %d %s", stream, w.Code, w.Body)
+		}
+		var blocks Content
+		if stream {
+			blocks, _ = collectStream(t, w.Body.Bytes())
+		} else {
+			var resp Response
+			json.Unmarshal(w.Body.Bytes(), &resp)
+			blocks = resp.Content
+			if resp.Model != "claude-sonnet-4-5" {
+				t.Errorf("model %q, want the client's", resp.Model)
+			}
+		}
+		if len(blocks) != 2 || blocks[0].Signature != "rtr.oair.gAAAAB-enc-1" || blocks[1].ID != "call_A" {
+			t.Fatalf("stream=%v turn 1 blocks: %+v", stream, blocks)
+		}
+		assistant, _ := json.Marshal(Message{Role: "assistant", Content: blocks})
+		second := `{"model":"claude-sonnet-4-5","max_tokens":32000,"stream":` + s + `,"thinking":{"type":"adaptive"},"tools":` + tools + `,"messages":[` + first + `,` + string(assistant) +
+			`,{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_A","content":"a.go"}]}]}`
+		w = post(t, rt, "/v1/messages", second, hdr)
+		if w.Code != 200 {
+			t.Fatalf("stream=%v turn 2: %d %s", stream, w.Code, w.Body)
+		}
+		if stream {
+			blocks, _ = collectStream(t, w.Body.Bytes())
+		} else {
+			var resp Response
+			json.Unmarshal(w.Body.Bytes(), &resp)
+			blocks = resp.Content
+		}
+		if len(blocks) != 1 || blocks[0].Text != "Hello, world!" {
+			t.Errorf("stream=%v turn 2 answer: %s", stream, w.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(string(bodies[0]), `"summary":"detailed"`) {
+		t.Errorf("the summary option did not reach the upstream: %s", bodies[0])
+	}
+}
+
+func trReadString(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
