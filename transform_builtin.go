@@ -827,10 +827,13 @@ const exitToolName = "ExitTool"
 const toolModeReminder = "<system-reminder>Tool mode is active: respond only by calling tools. " +
 	"When no other tool fits, or the task is done, call " + exitToolName + " with your reply to the user as its response argument.</system-reminder>"
 
-var exitTool = Tool{
-	Name:        exitToolName,
-	Description: "Reply to the user without using any other tool. Use it only when no other tool fits or the task is complete; the response is shown to the user as your answer.",
-	InputSchema: json.RawMessage(`{"type":"object","properties":{"response":{"type":"string","description":"your reply to the user"}},"required":["response"]}`),
+// exitTool returns the tool tooluse adds.
+func exitTool() Tool {
+	return Tool{
+		Name:        exitToolName,
+		Description: "Reply to the user without using any other tool. Use it only when no other tool fits or the task is complete; the response is shown to the user as your answer.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{"response":{"type":"string","description":"your reply to the user"}},"required":["response"]}`),
+	}
 }
 
 func toolUseHook() Hook {
@@ -848,7 +851,7 @@ func toolUseHook() Hook {
 					return nil
 				}
 			}
-			req.Tools = append(req.Tools, exitTool)
+			req.Tools = append(req.Tools, exitTool())
 			req.ToolChoice = &ToolChoice{Type: "any"}
 			req.System = append(req.System, ContentBlock{Type: "text", Text: toolModeReminder})
 			return nil
@@ -901,18 +904,18 @@ func exitToolText(input []byte) string {
 	return s
 }
 
-// exitToolStream turns a streamed ExitTool call into a text block.
+// exitToolStream turns a streamed ExitTool call into a text block. The
+// response argument is decoded and streamed as text as its JSON arrives;
+// an ExitTool call without a string response is sent as text at its end.
 type exitToolStream struct {
 	hubHandler
-	inExit bool
-	args   strings.Builder
+	x      *exitExtractor
 	others bool // a tool block other than ExitTool was passed on
 }
 
 func (h *exitToolStream) toolStart(w *hubRewriter, typ, id, name string) {
 	if typ == "tool_use" && name == exitToolName {
-		h.inExit = true
-		h.args.Reset()
+		h.x = &exitExtractor{}
 		w.closeOpen()
 		return
 	}
@@ -921,21 +924,142 @@ func (h *exitToolStream) toolStart(w *hubRewriter, typ, id, name string) {
 }
 
 func (h *exitToolStream) toolInput(w *hubRewriter, s string) {
-	if h.inExit {
-		h.args.WriteString(s)
+	if h.x != nil {
+		w.text(h.x.feed(s))
 		return
 	}
 	w.b.toolInput(s)
 }
 
 func (h *exitToolStream) toolStop(w *hubRewriter) {
-	if h.inExit {
-		h.inExit = false
-		if s := exitToolText([]byte(h.args.String())); s != "" {
-			w.text(s)
-		}
+	if x := h.x; x != nil {
+		h.x = nil
+		w.text(x.finish())
 	}
 	w.closeOpen()
+}
+
+// exitExtractor streams the response argument out of ExitTool's argument
+// JSON: the arguments pass through an argsRepairer, and a small scanner
+// over its output decodes the top-level "response" string as it arrives.
+type exitExtractor struct {
+	rep        argsRepairer
+	all        strings.Builder // repaired arguments so far
+	depth      int
+	inStr      bool
+	esc        bool
+	readingKey bool
+	key        strings.Builder
+	lastKey    string
+	expectVal  bool
+	target     bool   // inside the response string
+	raw        []byte // its undecoded bytes
+	emitted    bool
+	done       bool
+}
+
+// feed takes an argument fragment and returns response text to send.
+func (x *exitExtractor) feed(s string) string {
+	out := x.rep.feed(s)
+	x.all.WriteString(out)
+	x.scan(out)
+	return x.decode(false)
+}
+
+// finish returns the rest of the response; when the arguments held no
+// string response, the whole of them, as exitToolText renders it.
+func (x *exitExtractor) finish() string {
+	out := x.rep.finish()
+	x.all.WriteString(out)
+	x.scan(out)
+	if s := x.decode(true); s != "" || x.emitted {
+		return s
+	}
+	return exitToolText([]byte(x.all.String()))
+}
+
+func (x *exitExtractor) scan(t string) {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case x.target:
+			switch {
+			case x.esc:
+				x.esc = false
+			case c == '\\':
+				x.esc = true
+			case c == '"':
+				x.target, x.done = false, true
+				continue
+			}
+			x.raw = append(x.raw, c)
+		case x.inStr:
+			switch {
+			case x.esc:
+				x.esc = false
+			case c == '\\':
+				x.esc = true
+			case c == '"':
+				x.inStr = false
+				if x.readingKey {
+					x.readingKey, x.lastKey = false, x.key.String()
+				}
+				continue
+			}
+			if x.readingKey {
+				x.key.WriteByte(c)
+			}
+		case c == '{' || c == '[':
+			x.depth++
+			x.expectVal = false
+		case c == '}' || c == ']':
+			x.depth--
+		case c == ':' && x.depth == 1:
+			x.expectVal = true
+		case c == ',' && x.depth == 1:
+			x.expectVal = false
+		case c == '"':
+			x.inStr = true
+			if x.depth == 1 && x.expectVal {
+				x.expectVal = false
+				if x.lastKey == "response" && !x.done {
+					x.inStr, x.target = false, true
+				}
+			} else if x.depth == 1 {
+				x.readingKey = true
+				x.key.Reset()
+			}
+		}
+	}
+}
+
+// decode returns the decodable prefix of the response bytes read so far;
+// an escape or a high surrogate at the end waits for what completes it.
+func (x *exitExtractor) decode(final bool) string {
+	n := len(x.raw)
+	if !final {
+		if x.esc {
+			n--
+		} else if n >= 6 && x.raw[n-6] == '\\' && x.raw[n-5] == 'u' && isHighSurrogateHex(x.raw[n-4:n]) {
+			n -= 6
+		}
+	}
+	if n <= 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(append(append([]byte{'"'}, x.raw[:n]...), '"'), &s) != nil {
+		s = string(x.raw[:n])
+	}
+	x.raw = append(x.raw[:0], x.raw[n:]...)
+	if s != "" {
+		x.emitted = true
+	}
+	return s
+}
+
+func isHighSurrogateHex(h []byte) bool {
+	return len(h) == 4 && (h[0] == 'd' || h[0] == 'D') && strings.ContainsRune("89abAB", rune(h[1]))
 }
 
 func (h *exitToolStream) stopReason(w *hubRewriter, reason string) string {

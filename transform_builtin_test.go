@@ -964,3 +964,30 @@ func TestTransformerDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestExitExtractor feeds ExitTool arguments one byte at a time and whole:
+// the response argument must come out decoded and complete either way.
+func TestExitExtractor(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"response":"Hello, world!"}`, "Hello, world!"},
+		{`{"note":"x","nested":{"response":"no"},"response":"line\none \"q\" \u00e9 \ud83d\ude00"}`, "line\none \"q\" é 😀"},
+		{`{"response": "unterminated`, "unterminated"},
+		{`{'response': 'single quoted'}`, "single quoted"},
+		{`{"response": 42}`, `{"response": 42}`},
+		{`{"answer":"no response key"}`, `{"answer":"no response key"}`},
+		{`{}`, ""},
+		{``, ""},
+	} {
+		for _, step := range []int{1, 3, 1000} {
+			var x exitExtractor
+			var got strings.Builder
+			for i := 0; i < len(tc.in); i += step {
+				got.WriteString(x.feed(tc.in[i:min(i+step, len(tc.in))]))
+			}
+			got.WriteString(x.finish())
+			if got.String() != tc.want {
+				t.Errorf("extract(%s) in pieces of %d = %q, want %q", tc.in, step, got.String(), tc.want)
+			}
+		}
+	}
+}
