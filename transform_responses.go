@@ -37,6 +37,11 @@ type ResponsesOptions struct {
 	// WebSearch sends Anthropic's web search tool as the built-in
 	// web_search tool; by default server tools are dropped.
 	WebSearch bool `json:"web_search"`
+	// AlwaysStream asks the upstream for a stream even when the client
+	// did not, for endpoints that only stream (ChatGPT's codex backend
+	// answers "Stream must be set to true"); the Router then collects the
+	// stream into one message for the client.
+	AlwaysStream bool `json:"always_stream"`
 }
 
 // NewOpenAIResponses returns the Transformer for the OpenAI Responses API
@@ -82,6 +87,7 @@ func responsesTransformers() []TransformerDef {
 			{Name: "sampling", Type: "boolean", Description: "forward temperature and top_p (reasoning models reject them)"},
 			{Name: "strict", Type: "boolean", Description: "forward strict:true of tools (default: functions are sent non-strict)"},
 			{Name: "web_search", Type: "boolean", Description: "send the web search tool as the built-in web_search tool"},
+			{Name: "always_stream", Type: "boolean", Description: "always ask the upstream to stream (for stream-only endpoints); non-streaming clients get the collected message"},
 		},
 		Apply: func(c *Chain, options json.RawMessage) error {
 			var o ResponsesOptions
@@ -183,7 +189,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 		Instructions: systemPrompt(req.System).Text("\n\n"),
 		Input:        []any{},
 		Store:        t.opts.Store,
-		Stream:       req.Stream,
+		Stream:       req.Stream || t.opts.AlwaysStream,
 	}
 	if req.MaxTokens > 0 {
 		body.MaxOutputTokens = max(req.MaxTokens, minOutputTokens)
@@ -287,7 +293,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 	if err != nil {
 		return nil, fmt.Errorf("openai-responses: encode request: %w", err)
 	}
-	return &UpstreamRequest{Body: b, Stream: req.Stream}, nil
+	return &UpstreamRequest{Body: b, Stream: body.Stream}, nil
 }
 
 func contentTexts(c Content) string {

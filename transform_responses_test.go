@@ -60,7 +60,7 @@ func TestResponsesRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if up.Path != "" || up.URL != "" || up.Stream != req.Stream || up.Auth != "" {
+			if up.Path != "" || up.URL != "" || up.Stream != (req.Stream || tr.opts.AlwaysStream) || up.Auth != "" {
 				t.Errorf("upstream request %+v: want the base URL as is, bearer auth, stream %v", up, req.Stream)
 			}
 			trGolden(t, filepath.Join(dir, "upstream.golden.json"), trIndent(t, up.Body))
@@ -415,4 +415,52 @@ func trReadString(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestResponsesAlwaysStream serves a stream-only endpoint (issue #932 of
+// the reference: "Stream must be set to true"): with always_stream a
+// non-streaming client still gets one JSON message.
+func TestResponsesAlwaysStream(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Stream bool `json:"stream"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &req)
+		if !req.Stream {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			io.WriteString(w, `{"detail":"Stream must be set to true"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, trReadString(t, "testdata/responses/stream/text/upstream.sse"))
+	}))
+	defer srv.Close()
+	for _, opts := range []string{`{"always_stream":true}`, `{}`} {
+		c, _, err := ParseConfig(strings.NewReader(`{"APIKEY":"k","Providers":[{"name":"codex","api_base_url":"`+srv.URL+`/backend-api/codex/responses","api_key":"t",
+			"transformer":{"use":[["openai-responses",`+opts+`]]}}],"Router":{"default":"codex,gpt-5-codex"}}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Logger = testLogger(t)
+		rt, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := post(t, rt, "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-api-key": "k"})
+		rt.Close()
+		var resp Response
+		json.Unmarshal(w.Body.Bytes(), &resp)
+		switch opts {
+		case `{}`:
+			if w.Code != 400 || !strings.Contains(w.Body.String(), "Stream must be set to true") {
+				t.Errorf("without always_stream: %d %s; want the upstream's 400", w.Code, w.Body)
+			}
+		default:
+			if w.Code != 200 || len(resp.Content) != 1 || resp.Content[0].Text != "Hello, world!" || resp.StopReason != "end_turn" {
+				t.Errorf("with always_stream: %d %s", w.Code, w.Body)
+			}
+		}
+	}
 }
