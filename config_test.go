@@ -75,6 +75,12 @@ func TestParseConfigReferenceExample(t *testing.T) {
 	if got := cfg.Fallback["default"]; len(got) != 1 || got[0] != "openrouter,anthropic/claude-sonnet-4" {
 		t.Errorf("fallback = %v", cfg.Fallback)
 	}
+	// Every transformer the file names exists: the Router builds.
+	rt, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New(reference example): %v", err)
+	}
+	rt.Close()
 }
 
 func TestParseConfigReportsEveryProblem(t *testing.T) {
