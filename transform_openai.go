@@ -1240,80 +1240,13 @@ func (t *openAI) parseArgs(ctx context.Context, raw json.RawMessage) json.RawMes
 	return json.RawMessage("{}")
 }
 
-// repairJSON attempts a small repair of a malformed JSON object: code
-// fences are removed, trailing commas dropped, and unterminated strings,
-// objects and arrays closed. It reports whether the result is a valid
-// object.
+// repairJSON repairs a malformed JSON object with the same repairer the
+// enhancetool transformer streams through (see argsRepairer). It reports
+// whether the result is a valid object.
 func repairJSON(b []byte) (string, bool) {
-	s := strings.TrimSpace(string(b))
-	if strings.HasPrefix(s, "```") {
-		s = strings.TrimPrefix(s, "```json")
-		s = strings.TrimPrefix(s, "```")
-		s = strings.TrimSuffix(strings.TrimSpace(s), "```")
-		s = strings.TrimSpace(s)
-	}
-	if !strings.HasPrefix(s, "{") {
-		return "", false
-	}
-	var out []byte
-	var stack []byte
-	inStr, esc := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inStr {
-			out = append(out, c)
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			stack = append(stack, c)
-		case '}', ']':
-			out = trimTrailingComma(out)
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-		}
-		out = append(out, c)
-	}
-	if esc {
-		out = out[:len(out)-1]
-	}
-	if inStr {
-		out = append(out, '"')
-	}
-	for i := len(stack) - 1; i >= 0; i-- {
-		out = trimTrailingComma(out)
-		if t := bytes.TrimRight(out, " \t\r\n"); len(t) > 0 && t[len(t)-1] == ':' {
-			out = append(t, "null"...)
-		}
-		if stack[i] == '{' {
-			out = append(out, '}')
-		} else {
-			out = append(out, ']')
-		}
-	}
-	if !json.Valid(out) {
-		return "", false
-	}
-	return compactArgs(out), true
-}
-
-func trimTrailingComma(b []byte) []byte {
-	t := bytes.TrimRight(b, " \t\r\n")
-	if len(t) > 0 && t[len(t)-1] == ',' {
-		return t[:len(t)-1]
-	}
-	return b
+	var r argsRepairer
+	s := r.feed(string(b)) + r.finish()
+	return s, strings.HasPrefix(s, "{") && json.Valid([]byte(s))
 }
 
 // mapFinish maps a finish_reason to a stop reason (§4.7). matched is the
