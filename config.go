@@ -107,6 +107,11 @@ type ProviderConfig struct {
 	ModelUse map[string][]TransformerUse
 	// MaxConcurrency caps concurrent upstream requests; 0 means no cap.
 	MaxConcurrency int
+	// CountTokens selects how count_tokens requests naming this provider
+	// explicitly are answered: "" or "local" counts locally, "upstream"
+	// asks the provider when its format can (Anthropic, Gemini) and falls
+	// back to the local count on failure.
+	CountTokens string
 }
 
 // TransformerUse is one entry of a transformer.use chain: a name, with
@@ -373,6 +378,12 @@ func (p *configParser) providers(path string, v any) []ProviderConfig {
 				pc.Models = p.strings(fp, fv)
 			case "transformer":
 				pc.Use, pc.ModelUse = p.transformer(fp, fv)
+			case "count_tokens":
+				switch pc.CountTokens = p.str(fp, fv); pc.CountTokens {
+				case "", "local", "upstream":
+				default:
+					p.errors.add(fp, `expected "local" or "upstream", got %q`, pc.CountTokens)
+				}
 			case "max_concurrency":
 				pc.MaxConcurrency = p.intOrString(fp, fv, 0, 1<<20)
 			case "tokenizer":

@@ -28,6 +28,7 @@ type provider struct {
 	next    atomic.Uint64
 	chains  map[string]*chain // by model; "" is the provider-level chain
 	sem     chan struct{}     // nil: no concurrency cap
+	countUp bool              // count_tokens: ask the upstream
 	secrets [][]byte          // every key, for redaction
 }
 
@@ -279,6 +280,7 @@ func buildProvider(i int, pc ProviderConfig, cfg *Config, defs map[string]Transf
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		ps.add(path+".api_base_url", "not a URL")
 	}
+	p.countUp = pc.CountTokens == "upstream"
 	for _, k := range pc.APIKeys {
 		p.keys = append(p.keys, &apiKey{value: k})
 		p.secrets = append(p.secrets, []byte(k))

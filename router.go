@@ -1,6 +1,7 @@
 package ccr
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -462,9 +463,65 @@ func (st *state) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, asError(err))
 		return
 	}
+	n, ok := st.upstreamCount(r, req)
+	if !ok {
+		n = st.d.tokens.Count(req)
+	}
 	writeJSON(w, http.StatusOK, struct {
 		InputTokens int `json:"input_tokens"`
-	}{st.d.tokens.Count(req)})
+	}{n})
+}
+
+// upstreamCount asks the provider named by an explicit "provider,model" to
+// count req, when that provider is set to count upstream and its format
+// can. ok is false when the local count should be used instead.
+func (st *state) upstreamCount(r *http.Request, req *Request) (n int, ok bool) {
+	name, model, explicit := splitRoute(req.Model)
+	if !explicit {
+		return 0, false
+	}
+	p := st.lookup(name)
+	if p == nil || !p.countUp {
+		return 0, false
+	}
+	counter, can := p.chainFor(model).tr.(UpstreamTokenCounter)
+	if !can {
+		return 0, false
+	}
+	routed := *req
+	routed.Model, routed.Provider, routed.Header = canonicalModel(p, model), p.name, r.Header
+	n, err := st.countUpstream(r.Context(), p, counter, &routed)
+	if err != nil {
+		st.log.WarnContext(r.Context(), "upstream token count failed; counting locally", LogKeyProvider, p.name, LogKeyCause, p.redact(err.Error()))
+		return 0, false
+	}
+	return n, true
+}
+
+func (st *state) countUpstream(ctx context.Context, p *provider, counter UpstreamTokenCounter, req *Request) (int, error) {
+	up, err := counter.CountTokensRequest(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	hreq, err := p.newRequest(ctx, up, p.pickKey(st.d.now()))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return 0, fmt.Errorf("count_tokens: upstream status %d", resp.StatusCode)
+	}
+	return counter.CountTokensResponse(body)
 }
 
 // ModelInfo is one entry of GET /v1/models, in Anthropic's list format.

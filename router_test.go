@@ -502,3 +502,42 @@ func TestStreamAnswerToNonStreamRequest(t *testing.T) {
 		t.Errorf("collected message = %+v", got)
 	}
 }
+
+func TestCountTokensUpstream(t *testing.T) {
+	t.Parallel()
+	var calls int
+	var mu sync.Mutex
+	up := newFakeAnthropic(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		if r.URL.Path != "/v1/messages/count_tokens" || r.Header.Get("X-Api-Key") != "sk-upstream-key" {
+			http.Error(w, `{"type":"error","error":{"type":"not_found_error","message":"no"}}`, 404)
+			return
+		}
+		io.WriteString(w, `{"input_tokens":4242}`)
+	})
+	cfg := anthropicConfig(t, up.URL)
+	cfg.Providers[0].CountTokens = "upstream"
+	rt, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(model string) string {
+		w := post(t, rt, "/v1/messages/count_tokens", `{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`, map[string]string{"x-api-key": "client-key"})
+		return w.Body.String()
+	}
+	if got := count("anthropic,claude-up"); got != `{"input_tokens":4242}` {
+		t.Errorf("explicit provider: %s; want the upstream's count", got)
+	}
+	if got := count("claude-sonnet-4-5"); got == `{"input_tokens":4242}` {
+		t.Errorf("routed model asked the upstream: %s", got)
+	}
+	body, _ := up.last()
+	if strings.Contains(string(body), "max_tokens") || !strings.Contains(string(body), `"model":"claude-up"`) {
+		t.Errorf("count_tokens body = %s", body)
+	}
+	if calls != 1 {
+		t.Errorf("upstream called %d times; want 1", calls)
+	}
+}

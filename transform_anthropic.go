@@ -108,6 +108,34 @@ func dropRouterThinking(req *Request) *Request {
 	return c
 }
 
+// CountTokensRequest asks the upstream's count_tokens endpoint, next to
+// its messages endpoint (api_base_url + "/count_tokens").
+func (a *anthropic) CountTokensRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
+	c := dropRouterThinking(req).Clone()
+	c.MaxTokens, c.Stream, c.Temperature, c.TopP, c.TopK, c.StopSequences, c.Metadata = 0, false, nil, nil, nil, nil, nil
+	body, err := c.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: encode count_tokens: %w", err)
+	}
+	up, err := a.TransformRequest(ctx, &Request{Model: req.Model, Header: req.Header})
+	if err != nil {
+		return nil, err
+	}
+	up.Body, up.Stream, up.Path = body, false, "/count_tokens"
+	return up, nil
+}
+
+// CountTokensResponse decodes {"input_tokens": N}.
+func (a *anthropic) CountTokensResponse(body []byte) (int, error) {
+	var r struct {
+		InputTokens *int `json:"input_tokens"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.InputTokens == nil {
+		return 0, &Error{Status: http.StatusBadGateway, Message: "anthropic: invalid count_tokens response", Err: err}
+	}
+	return *r.InputTokens, nil
+}
+
 func (a *anthropic) TransformResponse(ctx context.Context, req *Request, body []byte) (*Response, error) {
 	var resp Response
 	if err := json.Unmarshal(body, &resp); err != nil {

@@ -1716,11 +1716,11 @@ func geminiDecodeOptions(options json.RawMessage, v any) error {
 
 // ---- count_tokens ----
 
-// countTokensRequest encodes req for Gemini's countTokens method
+// CountTokensRequest encodes req for Gemini's countTokens method
 // (protocol.md E80), for a router that asks the upstream instead of
 // estimating locally. The provider resolves Path and adds the key as for
 // generateContent.
-func (g *gemini) countTokensRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
+func (g *gemini) CountTokensRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
 	gr, err := g.convertRequest(ctx, req)
 	if err != nil {
 		return nil, err
@@ -1744,8 +1744,8 @@ func (g *gemini) countTokensRequest(ctx context.Context, req *Request) (*Upstrea
 	}, nil
 }
 
-// countTokensResponse decodes a countTokens answer.
-func (g *gemini) countTokensResponse(body []byte) (int, error) {
+// CountTokensResponse decodes a countTokens answer.
+func (g *gemini) CountTokensResponse(body []byte) (int, error) {
 	var r struct {
 		TotalTokens *int `json:"totalTokens"`
 	}

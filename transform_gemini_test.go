@@ -631,7 +631,7 @@ func TestGeminiCountTokens(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"model":"gemini-2.5-flash","system":"Be brief.","messages":[{"role":"user","content":"Hello"}]}`), &req); err != nil {
 		t.Fatal(err)
 	}
-	up, err := g.countTokensRequest(t.Context(), &req)
+	up, err := g.CountTokensRequest(t.Context(), &req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,10 +639,10 @@ func TestGeminiCountTokens(t *testing.T) {
 	if up.Path != "gemini-2.5-flash:countTokens" || string(up.Body) != want || up.Auth != "x-goog-api-key" {
 		t.Errorf("countTokensRequest = %s %s", up.Path, up.Body)
 	}
-	if n, err := g.countTokensResponse([]byte(`{"totalTokens":7}`)); n != 7 || err != nil {
+	if n, err := g.CountTokensResponse([]byte(`{"totalTokens":7}`)); n != 7 || err != nil {
 		t.Errorf("countTokensResponse = %d, %v", n, err)
 	}
-	if _, err := g.countTokensResponse([]byte(`{}`)); err == nil {
+	if _, err := g.CountTokensResponse([]byte(`{}`)); err == nil {
 		t.Errorf("countTokensResponse accepted a body without totalTokens")
 	}
 }

@@ -36,6 +36,18 @@ type Transformer interface {
 	TransformError(status int, header http.Header, body []byte) *Error
 }
 
+// An UpstreamTokenCounter is a Transformer whose upstream can count the
+// input tokens of a request itself (Gemini's countTokens, Anthropic's
+// count_tokens). The Router asks it for POST /v1/messages/count_tokens
+// with an explicit "provider,model" when the provider's count_tokens
+// setting is "upstream".
+type UpstreamTokenCounter interface {
+	// CountTokensRequest encodes req for the upstream's counting endpoint.
+	CountTokensRequest(ctx context.Context, req *Request) (*UpstreamRequest, error)
+	// CountTokensResponse decodes the upstream's 2xx answer.
+	CountTokensResponse(body []byte) (int, error)
+}
+
 // UpstreamRequest is what a Transformer produces; the provider adds the base
 // URL, credentials and transport.
 type UpstreamRequest struct {
