@@ -61,6 +61,15 @@ type Config struct {
 	// MaxResponseBytes caps non-streaming upstream bodies. Optional: 0
 	// means 64 MiB.
 	MaxResponseBytes int64
+	// MaxEventBytes caps one line, and one event's data, of an upstream
+	// event stream; a longer one fails the request with an error event.
+	// Optional: 0 means 32 MiB ([DefaultMaxLineBytes]).
+	MaxEventBytes int
+	// RequestBodyTimeout bounds the time a client may take to send its
+	// request body, so that a client sending it slowly cannot hold a
+	// connection forever (the server's ReadHeaderTimeout bounds the
+	// headers). Optional: 0 means 1 minute; negative disables.
+	RequestBodyTimeout time.Duration
 
 	// ClaudePath, NonInteractiveMode and SmallFastModel configure the
 	// command line's "code" subcommand; the Router ignores them.

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -39,7 +41,7 @@ func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Request-Id", x.rec.ID)
 	st.d.inFlight.Add(1)
 	defer st.d.inFlight.Add(-1)
-	err := x.run()
+	err := x.runSafely()
 	if err != nil {
 		x.fail(err)
 	}
@@ -47,6 +49,25 @@ func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
 		x.sw.close() // no keep-alive write once the handler returns
 	}
 	x.finish()
+}
+
+// runSafely runs the exchange, turning a panic (in a transformer or a
+// hook, say) into a 500 for this request alone: the client gets a clean
+// "internal error", the log the value and the stack.
+func (x *exchange) runSafely() (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		x.st.log.LogAttrs(context.WithoutCancel(x.r.Context()), slog.LevelError, "panic serving request",
+			slog.String(LogKeyRequestID, x.rec.ID), slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+		err = &Error{Status: http.StatusInternalServerError, Type: "api_error", Message: "internal error", Err: fmt.Errorf("ccr: panic: %v", v)}
+	}()
+	return x.run()
 }
 
 func (x *exchange) run() error {
@@ -204,21 +225,24 @@ func (x *exchange) attempt(t target, key int) (err error) {
 	}
 	x.convertDur += time.Since(t0)
 
-	release, err := t.p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-
 	upCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hreq, err := t.p.newRequest(upCtx, up, key)
-	if err != nil {
-		return err
-	}
+	// The first-byte timeout runs from here: the wait for a free slot of a
+	// busy provider counts, since the client waits all the same.
 	var fbTimer *time.Timer
 	if x.st.firstByte > 0 {
 		fbTimer = time.AfterFunc(x.st.firstByte, func() { cancel(ErrFirstByteTimeout) })
+		defer fbTimer.Stop()
+	}
+	release, err := t.p.acquire(upCtx)
+	if err != nil {
+		return x.queueError(t.p, upCtx, err)
+	}
+	defer release()
+
+	hreq, err := t.p.newRequest(upCtx, up, key)
+	if err != nil {
+		return err
 	}
 	resp, err := t.p.client.Do(hreq)
 	if fbTimer != nil {
@@ -230,13 +254,31 @@ func (x *exchange) attempt(t target, key int) (err error) {
 	defer resp.Body.Close()
 	x.upstreamAt = time.Now()
 	at.Status = resp.StatusCode
-	t.p.keyStatus(key, resp.StatusCode, resp.Header, x.st.d.now())
+	if t.p.keyStatus(key, resp.StatusCode, resp.Header, x.st.d.now()) {
+		x.st.log.LogAttrs(ctx, slog.LevelWarn, "provider key set aside until the next reload",
+			slog.String(LogKeyProvider, t.p.name), slog.String("key", at.Key), slog.Int(LogKeyStatus, resp.StatusCode), slog.String(LogKeyRequestID, x.rec.ID))
+	}
+
+	// Silence on the body, streamed or not, is bounded by the idle
+	// timeout.
+	body := &upstreamBody{r: resp.Body, ctx: upCtx}
+	if x.st.idle > 0 {
+		body.idle = x.st.idle
+		body.timer = time.AfterFunc(x.st.idle, func() { cancel(ErrStreamIdle) })
+		defer body.timer.Stop()
+	}
 
 	if resp.StatusCode/100 != 2 {
-		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		b, rerr := io.ReadAll(io.LimitReader(body, 64<<10))
 		if rerr != nil && len(b) == 0 {
+			if x.r.Context().Err() != nil {
+				return x.r.Context().Err()
+			}
 			return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %s answered %d", t.p.name, resp.StatusCode), Err: rerr}
 		}
+		// Some servers quote the key they were sent: remove it before the
+		// transformer cuts the body to a message, which could split it.
+		b = t.p.redactBytes(b)
 		e := ch.tr.TransformError(resp.StatusCode, resp.Header, b)
 		if e == nil {
 			e = &Error{Status: resp.StatusCode}
@@ -251,13 +293,7 @@ func (x *exchange) attempt(t target, key int) (err error) {
 		return e
 	}
 
-	body := &upstreamBody{r: resp.Body, ctx: upCtx}
 	if isEventStream(resp.Header) {
-		if x.st.idle > 0 {
-			body.idle = x.st.idle
-			body.timer = time.AfterFunc(x.st.idle, func() { cancel(ErrStreamIdle) })
-			defer body.timer.Stop()
-		}
 		if !req.Stream {
 			// An upstream that streams although asked not to: collect
 			// the converted events into one message.
@@ -303,8 +339,21 @@ func (x *exchange) transportError(p *provider, upCtx context.Context, err error)
 	return &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "could not reach upstream " + p.name, Err: err}
 }
 
-// upstreamBody reads an upstream body, resetting the idle timer on every
-// read and reporting why the read failed when the router cancelled it.
+// queueError reports why waiting for a concurrency slot failed.
+func (x *exchange) queueError(p *provider, upCtx context.Context, err error) error {
+	if x.r.Context().Err() != nil {
+		return x.r.Context().Err()
+	}
+	if errors.Is(context.Cause(upCtx), ErrFirstByteTimeout) {
+		return &Error{Status: http.StatusGatewayTimeout, Type: "timeout_error",
+			Message: "upstream " + p.name + " is at its max_concurrency: no slot free within " + x.st.firstByte.String(), Err: ErrFirstByteTimeout}
+	}
+	return err
+}
+
+// upstreamBody reads an upstream body and reports why a read failed when
+// the router cancelled it. The idle timer runs only while a read waits on
+// the upstream, so a slow client does not count as upstream silence.
 type upstreamBody struct {
 	r     io.Reader
 	ctx   context.Context
@@ -317,6 +366,9 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.timer.Reset(b.idle)
 	}
 	n, err := b.r.Read(p)
+	if b.timer != nil {
+		b.timer.Stop()
+	}
 	if err != nil && err != io.EOF {
 		if cause := context.Cause(b.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return n, cause
@@ -431,6 +483,7 @@ func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) er
 func (x *exchange) hubStream(ch *chain, req *Request, body io.Reader) EventReader {
 	sse := NewSSEReader(body)
 	sse.DispatchAtEOF = true
+	sse.MaxLineBytes = x.st.maxEvent
 	src := ch.tr.TransformStream(x.r.Context(), req, sse)
 	for i := len(ch.hooks) - 1; i >= 0; i-- {
 		if h := ch.hooks[i].Stream; h != nil {

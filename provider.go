@@ -87,10 +87,14 @@ func (p *provider) pickKey(now time.Time) int {
 	return best
 }
 
-// keyStatus reacts to an upstream status for the key at index k.
-func (p *provider) keyStatus(k int, status int, header http.Header, now time.Time) {
+// keyStatus reacts to an upstream status for the key at index k: a 429
+// cools the key down for its Retry-After (30s when absent, at most
+// maxKeyCooldown); a 401 or 403 sets it aside until the next reload when
+// the provider has other keys. It reports whether this call set the key
+// aside, so that the caller logs it once.
+func (p *provider) keyStatus(k int, status int, header http.Header, now time.Time) (setAside bool) {
 	if k < 0 || k >= len(p.keys) {
-		return
+		return false
 	}
 	switch status {
 	case http.StatusTooManyRequests:
@@ -98,13 +102,19 @@ func (p *provider) keyStatus(k int, status int, header http.Header, now time.Tim
 		if d <= 0 {
 			d = 30 * time.Second
 		}
+		d = min(d, maxKeyCooldown)
 		p.keys[k].coolUntil.Store(now.Add(d).UnixNano())
 	case http.StatusUnauthorized, http.StatusForbidden:
 		if len(p.keys) > 1 {
-			p.keys[k].disabled.Store(true)
+			return p.keys[k].disabled.CompareAndSwap(false, true)
 		}
 	}
+	return false
 }
+
+// maxKeyCooldown bounds how long a 429 takes a key out of rotation,
+// whatever its Retry-After says.
+const maxKeyCooldown = 10 * time.Minute
 
 // keyFingerprint identifies key k in logs without revealing it.
 func (p *provider) keyFingerprint(k int) string {
@@ -161,6 +171,16 @@ func (p *provider) redact(s string) string {
 		}
 	}
 	return s
+}
+
+// redactBytes is redact for a body.
+func (p *provider) redactBytes(b []byte) []byte {
+	for _, k := range p.secrets {
+		if len(k) >= 4 && bytes.Contains(b, k) {
+			b = bytes.ReplaceAll(b, k, []byte("[REDACTED]"))
+		}
+	}
+	return b
 }
 
 // acquire takes a concurrency slot, waiting in FIFO order; release gives

@@ -67,6 +67,8 @@ type state struct {
 
 	maxBody      int64
 	maxResp      int64
+	maxEvent     int
+	bodyTimeout  time.Duration
 	firstByte    time.Duration
 	idle         time.Duration
 	pingInterval time.Duration
@@ -200,11 +202,19 @@ func newState(cfg Config, d *deps) (*state, error) {
 	st.cfg.Providers = append([]ProviderConfig(nil), cfg.Providers...)
 	st.maxBody = orDefault(cfg.MaxRequestBytes, 32<<20)
 	st.maxResp = orDefault(cfg.MaxResponseBytes, 64<<20)
+	st.maxEvent = int(orDefault(int64(cfg.MaxEventBytes), DefaultMaxLineBytes))
+	st.bodyTimeout = durationOr(cfg.RequestBodyTimeout, time.Minute)
 	st.firstByte = durationOr(cfg.APITimeout, 10*time.Minute)
 	st.idle = durationOr(cfg.StreamIdleTimeout, 5*time.Minute)
 	st.pingInterval = 15 * time.Second
 	if cfg.MaxRequestBytes < 0 {
 		ps.add("MAX_REQUEST_BYTES", "must not be negative")
+	}
+	if cfg.MaxResponseBytes < 0 {
+		ps.add("MaxResponseBytes", "must not be negative")
+	}
+	if cfg.MaxEventBytes < 0 {
+		ps.add("MaxEventBytes", "must not be negative")
 	}
 
 	defs := cfg.Transformers
@@ -408,11 +418,25 @@ func (st *state) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > st.maxBody {
 		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body exceeds " + strconv.FormatInt(st.maxBody, 10) + " bytes"}
 	}
+	if st.bodyTimeout > 0 {
+		// A deadline on this request's body only: cleared once it is
+		// read, so that neither a long stream nor the next request on the
+		// connection inherits it. Servers that cannot set one (such as a
+		// ResponseRecorder) go without.
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(st.bodyTimeout)) == nil {
+			defer rc.SetReadDeadline(time.Time{})
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, asError(err)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, &Error{Status: http.StatusRequestTimeout, Message: "request body not received within " + st.bodyTimeout.String(), Err: err}
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Message: "could not read the request body", Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -49,10 +50,12 @@ const DefaultMaxLineBytes = 32 << 20
 //
 // SSEReader reports only byte-level end of input as [io.EOF]; whether the
 // stream was complete is for the format's converter to decide. A line over
-// MaxLineBytes is an error wrapping [ErrLineTooLong], never a silent
+// MaxLineBytes, or an event whose data grows over it, is an error wrapping
+// [ErrLineTooLong], never a silent
 // truncation. An SSEReader is not safe for concurrent use.
 type SSEReader struct {
-	// MaxLineBytes bounds one line; 0 means DefaultMaxLineBytes.
+	// MaxLineBytes bounds one line, and the data of one event; 0 means
+	// DefaultMaxLineBytes.
 	MaxLineBytes int
 	// DispatchAtEOF makes the reader dispatch an event whose final blank
 	// line is missing at end of input, as upstreams that omit it expect.
@@ -98,7 +101,20 @@ func (s *SSEReader) ReadEvent() (Event, error) {
 			return s.dispatch(), nil
 		}
 		s.field(line)
+		if len(s.data) > s.maxLine() {
+			// Many short data lines must not build an unbounded event.
+			s.data, s.hasData = nil, false
+			s.err = fmt.Errorf("ccr: sse event data over %d bytes: %w", s.maxLine(), ErrLineTooLong)
+			return Event{}, s.err
+		}
 	}
+}
+
+func (s *SSEReader) maxLine() int {
+	if s.MaxLineBytes <= 0 {
+		return DefaultMaxLineBytes
+	}
+	return s.MaxLineBytes
 }
 
 func (s *SSEReader) dispatch() Event {

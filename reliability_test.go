@@ -1,0 +1,423 @@
+package ccr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// This file proves the request pipeline's reliability mechanisms against
+// real listening routers: timeouts, fallback, key rotation and limits.
+// faults_test.go drives misbehaving upstreams and clients, leak_test.go
+// counts what is left behind, security_test.go checks the reference's
+// weaknesses.
+
+// sseFrames are anthropicSSE's events, one wire frame each.
+var sseFrames = func() []string {
+	var out []string
+	for _, f := range strings.SplitAfter(anthropicSSE, "\n\n") {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}()
+
+// msgBody returns a Messages request whose user text is text.
+func msgBody(text string, stream bool) string {
+	return fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":100,"stream":%v,"messages":[{"role":"user","content":%q}]}`, stream, text)
+}
+
+// userText extracts the first user message text from an upstream body, to
+// tell requests apart in a fake upstream.
+func userText(body []byte) string {
+	var r struct {
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	json.Unmarshal(body, &r)
+	if len(r.Messages) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(r.Messages[0].Content, &s) == nil {
+		return s
+	}
+	return string(r.Messages[0].Content)
+}
+
+// isStream reports whether an upstream body asks for a stream.
+func isStream(body []byte) bool {
+	var r struct {
+		Stream bool `json:"stream"`
+	}
+	json.Unmarshal(body, &r)
+	return r.Stream
+}
+
+// writeSSE writes frames, flushing after each; it stops when the client
+// has gone.
+func writeSSE(w http.ResponseWriter, frames ...string) bool {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
+	for _, f := range frames {
+		if _, err := io.WriteString(w, f); err != nil {
+			return false
+		}
+		if http.NewResponseController(w).Flush() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// answerOK answers an Anthropic request normally: JSON or the whole
+// stream, as asked.
+func answerOK(w http.ResponseWriter, body []byte) {
+	if isStream(body) {
+		writeSSE(w, sseFrames...)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, anthropicReply)
+}
+
+// newUpstream starts a loopback upstream that reads the request body and
+// hands it to h.
+func newUpstream(t *testing.T, h func(w http.ResponseWriter, r *http.Request, body []byte)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h(w, r, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// okUpstream answers every request normally.
+func okUpstream(t *testing.T) *httptest.Server {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) { answerOK(w, body) })
+}
+
+// deadURL returns the URL of a loopback port nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// anthropicProvider is a provider speaking the Anthropic format at url.
+func anthropicProvider(name, url string, keys ...Secret) ProviderConfig {
+	if len(keys) == 0 {
+		keys = []Secret{Secret("sk-" + name + "-key")}
+	}
+	return ProviderConfig{Name: name, BaseURL: url + "/v1/messages", APIKeys: keys, Models: []string{"claude-up"},
+		Use: []TransformerUse{{Name: "Anthropic"}}}
+}
+
+// logSink collects log output; safe for concurrent use.
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lines returns the JSON log records whose msg is msg.
+func (l *logSink) records(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// testConfig routes default to the first provider and falls back to the
+// others in order; it logs as JSON into sink when sink is not nil.
+func testConfig(t *testing.T, sink *logSink, providers ...ProviderConfig) Config {
+	cfg := Config{
+		Providers: providers,
+		Router:    Routes{Default: providers[0].Name + ",claude-up"},
+		APIKey:    "client-key",
+		Logger:    testLogger(t),
+	}
+	for _, p := range providers[1:] {
+		if cfg.Fallback == nil {
+			cfg.Fallback = map[string][]string{}
+		}
+		cfg.Fallback[ScenarioDefault] = append(cfg.Fallback[ScenarioDefault], p.Name+",claude-up")
+	}
+	if sink != nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(io.MultiWriter(sink, t.Output()), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return cfg
+}
+
+// serve starts a real listening ccr for cfg.
+func serve(t *testing.T, cfg Config) (*Router, *httptest.Server) {
+	t.Helper()
+	rt, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	t.Cleanup(func() {
+		srv.Close()
+		rt.Close()
+	})
+	return rt, srv
+}
+
+// outcome is what a client saw.
+type outcome struct {
+	status  int
+	header  http.Header
+	body    []byte
+	events  []Event // for event streams
+	errType string  // the JSON error's or the error frame's error.type
+	errMsg  string
+	err     error // transport error reading the response
+}
+
+// lastType is the type of the last event received.
+func (o outcome) lastType() string {
+	if len(o.events) == 0 {
+		return ""
+	}
+	return o.events[len(o.events)-1].Type
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("status %d, error %s %q, %d events (last %q), err %v, body %.300s", o.status, o.errType, o.errMsg, len(o.events), o.lastType(), o.err, o.body)
+}
+
+// call posts body to the router at base with the client key.
+func call(t *testing.T, c *http.Client, base, body string) outcome {
+	t.Helper()
+	return callCtx(t.Context(), t, c, base, body)
+}
+
+func callCtx(ctx context.Context, t *testing.T, c *http.Client, base, body string) outcome {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-api-key", "client-key")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	o := outcome{status: resp.StatusCode, header: resp.Header}
+	o.body, o.err = io.ReadAll(resp.Body)
+	parseOutcome(&o)
+	return o
+}
+
+// parseOutcome fills events and the error fields from o.body.
+func parseOutcome(o *outcome) {
+	var e struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if strings.HasPrefix(o.header.Get("Content-Type"), "text/event-stream") {
+		r := NewSSEReader(bytes.NewReader(o.body))
+		for {
+			ev, err := r.ReadEvent()
+			if err != nil {
+				break
+			}
+			o.events = append(o.events, ev)
+			if ev.Type == "error" && json.Unmarshal(ev.Data, &e) == nil {
+				o.errType, o.errMsg = e.Error.Type, e.Error.Message
+			}
+		}
+		return
+	}
+	if o.status != 200 && json.Unmarshal(o.body, &e) == nil && e.Type == "error" {
+		o.errType, o.errMsg = e.Error.Type, e.Error.Message
+	}
+}
+
+// lastRecord returns the newest access record.
+func lastRecord(t *testing.T, rt *Router) RequestRecord {
+	t.Helper()
+	recs := rt.RecentRequests()
+	if len(recs) == 0 {
+		t.Fatal("no access record")
+	}
+	return recs[0]
+}
+
+// attemptSummary renders a record's attempts as "provider:status,...".
+func attemptSummary(rec RequestRecord) string {
+	var parts []string
+	for _, a := range rec.Attempts {
+		parts = append(parts, fmt.Sprintf("%s:%d", a.Provider, a.Status))
+	}
+	return strings.Join(parts, ",")
+}
+
+// block waits until the client goes or d passes.
+func block(r *http.Request, d time.Duration) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(d):
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	t.Parallel()
+	const fb, idle = 300 * time.Millisecond, 300 * time.Millisecond
+	for _, tt := range []struct {
+		name     string
+		stream   bool
+		upstream func(w http.ResponseWriter, r *http.Request, body []byte)
+		// want
+		status  int
+		errType string
+		msg     string // in the client's error message
+		cause   string // in the access log's cause
+		events  int    // events before the error frame, for committed streams
+	}{
+		{"no headers, json", false, func(w http.ResponseWriter, r *http.Request, _ []byte) { block(r, 10*time.Second) },
+			504, "timeout_error", "upstream a did not answer within 300ms", "first byte timeout", 0},
+		{"no headers, stream", true, func(w http.ResponseWriter, r *http.Request, _ []byte) { block(r, 10*time.Second) },
+			504, "timeout_error", "upstream a did not answer within 300ms", "first byte timeout", 0},
+		{"headers then silence, stream", true, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			block(r, 10*time.Second)
+		}, 504, "timeout_error", "idle", "upstream stream idle", 0},
+		{"headers then silence, json", false, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			block(r, 10*time.Second)
+		}, 504, "timeout_error", "idle", "upstream stream idle", 0},
+		{"silence after two events", true, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			writeSSE(w, sseFrames[:2]...)
+			block(r, 10*time.Second)
+		}, 200, "timeout_error", "idle", "upstream stream idle", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var sink logSink
+			up := newUpstream(t, tt.upstream)
+			cfg := testConfig(t, &sink, anthropicProvider("a", up.URL))
+			cfg.APITimeout, cfg.StreamIdleTimeout = fb, idle
+			rt, srv := serve(t, cfg)
+			start := time.Now()
+			o := call(t, nil, srv.URL, msgBody("hi", tt.stream))
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if o.status != tt.status || o.errType != tt.errType || !strings.Contains(o.errMsg, tt.msg) {
+				t.Errorf("got %v\nwant status %d, %s containing %q", o, tt.status, tt.errType, tt.msg)
+			}
+			if tt.status == 200 {
+				// Committed: the events so far, then the error frame, and
+				// nothing claiming success.
+				if len(o.events) != tt.events+1 || o.lastType() != "error" {
+					t.Errorf("events = %d, last %q; want %d then error", len(o.events), o.lastType(), tt.events)
+				}
+			} else if ct := o.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q; want application/json", ct)
+			}
+			rec := lastRecord(t, rt)
+			if rec.Status != tt.status || !strings.Contains(rec.Error, tt.msg) || len(rec.Attempts) != 1 {
+				t.Errorf("record = %+v", rec)
+			}
+			logged := sink.records("request")
+			if len(logged) != 1 || !strings.Contains(fmt.Sprint(logged[0]["cause"]), tt.cause) {
+				t.Errorf("access log = %v; want cause containing %q", logged, tt.cause)
+			}
+		})
+	}
+}
+
+// A healthy stream whose events are spread over more than both timeouts
+// completes: the first-byte timeout stops at the headers and the idle
+// timeout restarts at every event.
+func TestSlowHealthyStreamCompletes(t *testing.T) {
+	t.Parallel()
+	const gap = 120 * time.Millisecond
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		time.Sleep(gap)
+		for _, f := range sseFrames {
+			if !writeSSE(w, f) {
+				return
+			}
+			time.Sleep(gap)
+		}
+	})
+	cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
+	cfg.APITimeout, cfg.StreamIdleTimeout = 2*gap, 2*gap
+	rt, srv := serve(t, cfg)
+	start := time.Now()
+	o := call(t, nil, srv.URL, msgBody("hi", true))
+	if d := time.Since(start); d < time.Duration(len(sseFrames))*gap {
+		t.Fatalf("stream took %v; the test needs it slower than the timeouts", d)
+	}
+	if o.status != 200 || o.errType != "" || len(o.events) != len(sseFrames) || o.lastType() != "message_stop" {
+		t.Errorf("slow stream: %v", o)
+	}
+	if rec := lastRecord(t, rt); rec.Status != 200 || rec.Error != "" {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+// A non-streaming answer that takes longer than the idle timeout to
+// start, but arrives within the first-byte timeout, is served.
+func TestSlowJSONWithinFirstByteTimeout(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		time.Sleep(300 * time.Millisecond)
+		answerOK(w, body)
+	})
+	cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
+	cfg.APITimeout, cfg.StreamIdleTimeout = 2*time.Second, 100*time.Millisecond
+	_, srv := serve(t, cfg)
+	if o := call(t, nil, srv.URL, msgBody("hi", false)); o.status != 200 || string(o.body) != anthropicReply {
+		t.Errorf("slow JSON: %v", o)
+	}
+}
