@@ -421,3 +421,5 @@ func TestSlowJSONWithinFirstByteTimeout(t *testing.T) {
 		t.Errorf("slow JSON: %v", o)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

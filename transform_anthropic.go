@@ -176,6 +176,13 @@ func (s *anthropicStream) ReadEvent() (Event, error) {
 		if typ == "" {
 			typ = eventTypeOf(ev.Data)
 			ev.Type = typ
+			if typ == "" {
+				// Not an Anthropic event (garbage, or another format):
+				// relaying it would hand the client an event it cannot
+				// read.
+				s.err = &Error{Status: http.StatusBadGateway, Message: "upstream sent a malformed stream event", Err: errors.New("anthropic: stream event without a type")}
+				return Event{}, s.err
+			}
 		}
 		switch typ {
 		case "error":
