@@ -124,9 +124,13 @@ func retryable(err error) bool {
 // try runs the attempts: each target in order, a second key of the same
 // provider after a 401, 403 or 429, and one wait for a short Retry-After.
 // It stops at the first attempt that succeeds, once anything has been
-// written to the client, or when the client has gone.
+// written to the client, or when the client has gone. The routed target
+// gives way to the fallbacks only on a retryable failure; a failing
+// fallback gives way to the next whatever its failure. When all fail, the
+// client gets the first failure, the routed provider's, as the reference
+// does.
 func (x *exchange) try(targets []target) error {
-	var last error
+	var first error
 	waited := false
 	for i := 0; i < len(targets); i++ {
 		t := targets[i]
@@ -135,9 +139,11 @@ func (x *exchange) try(targets []target) error {
 		if err == nil {
 			return nil
 		}
-		last = err
 		if x.committed() || x.r.Context().Err() != nil {
 			return err
+		}
+		if first == nil {
+			first = err
 		}
 		var e *Error
 		isErr := errors.As(err, &e)
@@ -148,7 +154,7 @@ func (x *exchange) try(targets []target) error {
 				continue
 			}
 		}
-		if !retryable(err) {
+		if !retryable(err) && !t.fallback {
 			return err
 		}
 		if i == len(targets)-1 && !waited && isErr {
@@ -159,13 +165,13 @@ func (x *exchange) try(targets []target) error {
 				case <-timer.C:
 				case <-x.r.Context().Done():
 					timer.Stop()
-					return err
+					return x.r.Context().Err()
 				}
 				targets = append(targets, t)
 			}
 		}
 	}
-	return last
+	return first
 }
 
 func (x *exchange) keyAttempts(p *provider) int {

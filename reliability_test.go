@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -423,3 +426,318 @@ func TestSlowJSONWithinFirstByteTimeout(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// statusUpstream answers every request with status and an Anthropic error
+// body, adding header when not nil.
+func statusUpstream(t *testing.T, status int, header map[string]string) *httptest.Server {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"type":"error","error":{"type":"%s","message":"primary says %d"}}`, ErrorType(status), status)
+	})
+}
+
+func TestFallback(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		stream  bool
+		primary func(t *testing.T) string // the primary's base URL
+		// want
+		status   int
+		errType  string
+		attempts string
+		lastType string // for streams
+	}{
+		{"connection refused", false, deadURL, 200, "", "a:502,b:200", ""},
+		{"connection refused, stream", true, deadURL, 200, "", "a:502,b:200", "message_stop"},
+		{"no headers in time", false, func(t *testing.T) string {
+			return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { block(r, 10*time.Second) }).URL
+		}, 200, "", "a:504,b:200", ""},
+		{"silent stream before any event", true, func(t *testing.T) string {
+			return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(200)
+				http.NewResponseController(w).Flush()
+				block(r, 10*time.Second)
+			}).URL
+		}, 200, "", "a:200,b:200", "message_stop"},
+		{"429", false, func(t *testing.T) string { return statusUpstream(t, 429, map[string]string{"Retry-After": "60"}).URL }, 200, "", "a:429,b:200", ""},
+		{"500", false, func(t *testing.T) string { return statusUpstream(t, 500, nil).URL }, 200, "", "a:500,b:200", ""},
+		{"502, stream", true, func(t *testing.T) string { return statusUpstream(t, 502, nil).URL }, 200, "", "a:502,b:200", "message_stop"},
+		{"503", false, func(t *testing.T) string { return statusUpstream(t, 503, nil).URL }, 200, "", "a:503,b:200", ""},
+		{"529, stream", true, func(t *testing.T) string { return statusUpstream(t, 529, nil).URL }, 200, "", "a:529,b:200", "message_stop"},
+		{"error event before any other", true, func(t *testing.T) string {
+			return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				writeSSE(w, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n")
+			}).URL
+		}, 200, "", "a:200,b:200", "message_stop"},
+		// Not retried: the request itself, or the credentials, are wrong.
+		{"400", false, func(t *testing.T) string { return statusUpstream(t, 400, nil).URL }, 400, "invalid_request_error", "a:400", ""},
+		{"401", false, func(t *testing.T) string { return statusUpstream(t, 401, nil).URL }, 401, "authentication_error", "a:401", ""},
+		{"404", true, func(t *testing.T) string { return statusUpstream(t, 404, nil).URL }, 404, "not_found_error", "a:404", ""},
+		// Not retried: something already reached the client.
+		{"reset after two events", true, func(t *testing.T) string {
+			return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				writeSSE(w, sseFrames[:2]...)
+				panic(http.ErrAbortHandler)
+			}).URL
+		}, 200, "api_error", "a:200", "error"},
+		{"error event after two events", true, func(t *testing.T) string {
+			return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				writeSSE(w, sseFrames[0], sseFrames[1], "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n")
+			}).URL
+		}, 200, "overloaded_error", "a:200", "error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := okUpstream(t)
+			cfg := testConfig(t, nil, anthropicProvider("a", tt.primary(t)), anthropicProvider("b", b.URL))
+			cfg.APITimeout, cfg.StreamIdleTimeout = 300*time.Millisecond, 300*time.Millisecond
+			rt, srv := serve(t, cfg)
+			o := call(t, nil, srv.URL, msgBody("hi", tt.stream))
+			if o.status != tt.status || o.errType != tt.errType || o.lastType() != tt.lastType {
+				t.Errorf("got %v\nwant status %d, error %q, last event %q", o, tt.status, tt.errType, tt.lastType)
+			}
+			if !tt.stream && tt.status == 200 && string(o.body) != anthropicReply {
+				t.Errorf("body = %s", o.body)
+			}
+			rec := lastRecord(t, rt)
+			if got := attemptSummary(rec); got != tt.attempts {
+				t.Errorf("attempts = %s; want %s (%+v)", got, tt.attempts, rec.Attempts)
+			}
+			for i, a := range rec.Attempts {
+				if i < len(rec.Attempts)-1 && a.Error == "" {
+					t.Errorf("attempt %d has no error: %+v", i, a)
+				}
+				if a.Key == "" || strings.Contains(a.Key, "sk-") {
+					t.Errorf("attempt %d key = %q; want a fingerprint", i, a.Key)
+				}
+			}
+			if rec.Status != tt.status {
+				t.Errorf("record status %d; want %d", rec.Status, tt.status)
+			}
+		})
+	}
+}
+
+// When the routed provider and every fallback fail, the client gets the
+// routed provider's error, and every attempt is in the record.
+func TestFallbackAllFailReturnsOriginal(t *testing.T) {
+	t.Parallel()
+	a := statusUpstream(t, 529, nil)
+	b := statusUpstream(t, 401, nil)
+	c := statusUpstream(t, 500, nil)
+	cfg := testConfig(t, nil, anthropicProvider("a", a.URL), anthropicProvider("b", b.URL), anthropicProvider("c", c.URL), anthropicProvider("d", deadURL(t)))
+	rt, srv := serve(t, cfg)
+	o := call(t, nil, srv.URL, msgBody("hi", true))
+	if o.status != 529 || o.errType != "overloaded_error" || o.errMsg != "primary says 529" {
+		t.Errorf("got %v; want the primary's 529", o)
+	}
+	if got := attemptSummary(lastRecord(t, rt)); got != "a:529,b:401,c:500,d:502" {
+		t.Errorf("attempts = %s", got)
+	}
+}
+
+// A short Retry-After is waited for and the request tried again; a long
+// one is passed on to the client at once.
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		header   map[string]string
+		status   int
+		attempts string
+		minWait  time.Duration
+	}{
+		{"retry-after-ms", map[string]string{"Retry-After-Ms": "400"}, 200, "a:429,a:200", 400 * time.Millisecond},
+		{"retry-after seconds", map[string]string{"Retry-After": "1"}, 200, "a:429,a:200", time.Second},
+		{"beyond the bound", map[string]string{"Retry-After": "60"}, 429, "a:429", 0},
+		{"none", nil, 429, "a:429", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int32
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+				if n.Add(1) == 1 {
+					for k, v := range tt.header {
+						w.Header().Set(k, v)
+					}
+					w.WriteHeader(429)
+					io.WriteString(w, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)
+					return
+				}
+				answerOK(w, body)
+			})
+			rt, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL)))
+			start := time.Now()
+			o := call(t, nil, srv.URL, msgBody("hi", false))
+			d := time.Since(start)
+			if o.status != tt.status || d < tt.minWait || tt.minWait == 0 && d > 2*time.Second {
+				t.Errorf("got %v after %v; want %d after at least %v", o, d, tt.status, tt.minWait)
+			}
+			if tt.status == 429 {
+				if o.errType != "rate_limit_error" || o.header.Get("Retry-After") != tt.header["Retry-After"] {
+					t.Errorf("429 relayed as %v, Retry-After %q", o, o.header.Get("Retry-After"))
+				}
+			}
+			if got := attemptSummary(lastRecord(t, rt)); got != tt.attempts {
+				t.Errorf("attempts = %s; want %s", got, tt.attempts)
+			}
+		})
+	}
+}
+
+// keyUpstream answers by the x-api-key it receives: status[key] when set,
+// else normally. It records the keys in arrival order.
+type keyUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	keys []string
+}
+
+func newKeyUpstream(t *testing.T, status map[string]int, header map[string]string) *keyUpstream {
+	ku := &keyUpstream{}
+	ku.Server = newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		k := r.Header.Get("X-Api-Key")
+		ku.mu.Lock()
+		ku.keys = append(ku.keys, k)
+		ku.mu.Unlock()
+		if s := status[k]; s != 0 {
+			for hk, hv := range header {
+				w.Header().Set(hk, hv)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(s)
+			// Some servers quote the key they were sent.
+			fmt.Fprintf(w, `{"type":"error","error":{"type":"%s","message":"key %s refused"}}`, ErrorType(s), k)
+			return
+		}
+		answerOK(w, body)
+	})
+	return ku
+}
+
+func (ku *keyUpstream) seen() []string {
+	ku.mu.Lock()
+	defer ku.mu.Unlock()
+	out := slices.Clone(ku.keys)
+	ku.keys = nil
+	return out
+}
+
+// fakeClock makes the router's clock controllable: rt.d.now is read for
+// key cooldowns.
+func fakeClock(rt *Router) *atomic.Int64 {
+	var offset atomic.Int64
+	base := time.Now()
+	rt.d.now = func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	return &offset
+}
+
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	keys := []Secret{"sk-key-0000", "sk-key-1111", "sk-key-2222"}
+
+	t.Run("round robin", func(t *testing.T) {
+		t.Parallel()
+		up := newKeyUpstream(t, nil, nil)
+		_, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL, keys...)))
+		for range 6 {
+			if o := call(t, nil, srv.URL, msgBody("hi", false)); o.status != 200 {
+				t.Fatal(o)
+			}
+		}
+		want := []string{"sk-key-0000", "sk-key-1111", "sk-key-2222", "sk-key-0000", "sk-key-1111", "sk-key-2222"}
+		if got := up.seen(); !slices.Equal(got, want) {
+			t.Errorf("keys used %v; want %v", got, want)
+		}
+	})
+
+	t.Run("429 cools the key down for its Retry-After", func(t *testing.T) {
+		t.Parallel()
+		up := newKeyUpstream(t, map[string]int{"sk-key-0000": 429}, map[string]string{"Retry-After": "20"})
+		rt, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL, keys...)))
+		clock := fakeClock(rt)
+		o := call(t, nil, srv.URL, msgBody("hi", false))
+		rec := lastRecord(t, rt)
+		if o.status != 200 || attemptSummary(rec) != "a:429,a:200" || rec.Attempts[0].Key == rec.Attempts[1].Key {
+			t.Fatalf("first request: %v, attempts %+v", o, rec.Attempts)
+		}
+		for range 4 {
+			call(t, nil, srv.URL, msgBody("hi", false))
+		}
+		if got := up.seen(); slices.Contains(got[1:], "sk-key-0000") || len(got) != 6 {
+			t.Errorf("keys used %v; the cooling key must not be used", got)
+		}
+		clock.Add(int64(21 * time.Second))
+		for range 3 {
+			call(t, nil, srv.URL, msgBody("hi", false))
+		}
+		if got := up.seen(); !slices.Contains(got, "sk-key-0000") {
+			t.Errorf("keys used after the cooldown %v; want the key back", got)
+		}
+	})
+
+	for _, status := range []int{401, 403} {
+		t.Run(fmt.Sprintf("%d sets the key aside and reports it", status), func(t *testing.T) {
+			t.Parallel()
+			var sink logSink
+			up := newKeyUpstream(t, map[string]int{"sk-key-1111": status}, nil)
+			rt, srv := serve(t, testConfig(t, &sink, anthropicProvider("a", up.URL, keys...)))
+			for range 6 {
+				if o := call(t, nil, srv.URL, msgBody("hi", false)); o.status != 200 {
+					t.Fatalf("client saw %v; another key should have answered", o)
+				}
+			}
+			got := up.seen()
+			if n := strings.Count(strings.Join(got, " "), "sk-key-1111"); n != 1 || len(got) != 7 {
+				t.Errorf("keys used %v; want the bad key once, then never", got)
+			}
+			warns := sink.records("provider key set aside until the next reload")
+			if len(warns) != 1 || warns[0]["level"] != "WARN" || !regexp.MustCompile(`^#1:[0-9a-f]{6}$`).MatchString(fmt.Sprint(warns[0]["key"])) {
+				t.Errorf("set-aside log = %v; want one WARN naming key #1 by fingerprint", warns)
+			}
+			if strings.Contains(sink.String(), "sk-key-") {
+				t.Errorf("a key reached the log:\n%s", sink.String())
+			}
+			for _, rec := range rt.RecentRequests() {
+				for _, a := range rec.Attempts {
+					if strings.Contains(a.Error+a.Key, "sk-key-") {
+						t.Errorf("a key in the record: %+v", a)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("every key refused", func(t *testing.T) {
+		t.Parallel()
+		up := newKeyUpstream(t, map[string]int{"sk-key-0000": 401, "sk-key-1111": 401}, nil)
+		rt, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL, keys[:2]...)))
+		o := call(t, nil, srv.URL, msgBody("hi", false))
+		if o.status != 401 || o.errType != "authentication_error" || !strings.HasPrefix(o.errMsg, "upstream a: ") || strings.Contains(string(o.body), "sk-key-") {
+			t.Errorf("got %v; want 401 naming the upstream, without the key", o)
+		}
+		if got := attemptSummary(lastRecord(t, rt)); got != "a:401,a:401" {
+			t.Errorf("attempts = %s", got)
+		}
+	})
+
+	t.Run("a single key is never set aside", func(t *testing.T) {
+		t.Parallel()
+		up := newKeyUpstream(t, map[string]int{"sk-key-0000": 401}, nil)
+		_, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL, keys[0])))
+		for range 2 {
+			if o := call(t, nil, srv.URL, msgBody("hi", false)); o.status != 401 || strings.Contains(string(o.body), "sk-key") {
+				t.Errorf("got %v", o)
+			}
+		}
+		if got := up.seen(); len(got) != 2 {
+			t.Errorf("keys used %v; want the only key twice", got)
+		}
+	})
+}
