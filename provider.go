@@ -272,6 +272,34 @@ func (ts *transports) get(proxy string) (*http.Transport, error) {
 	return t, nil
 }
 
+// semaphores shares providers' concurrency slots between config
+// snapshots, so that streams still running on an old snapshot count
+// against the cap of the new one. A changed cap starts a new semaphore.
+type semaphores struct {
+	mu sync.Mutex
+	m  map[semKey]chan struct{}
+}
+
+type semKey struct {
+	provider string
+	cap      int
+}
+
+func (ss *semaphores) get(provider string, cap int) chan struct{} {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	k := semKey{provider, cap}
+	if s, ok := ss.m[k]; ok {
+		return s
+	}
+	if ss.m == nil {
+		ss.m = make(map[semKey]chan struct{})
+	}
+	s := make(chan struct{}, cap)
+	ss.m[k] = s
+	return s
+}
+
 func (ts *transports) closeIdle() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -307,8 +335,6 @@ func buildProvider(i int, pc ProviderConfig, cfg *Config, defs map[string]Transf
 	}
 	if pc.MaxConcurrency < 0 {
 		ps.add(path+".max_concurrency", "must not be negative")
-	} else if pc.MaxConcurrency > 0 {
-		p.sem = make(chan struct{}, pc.MaxConcurrency)
 	}
 	env := cfg.Env
 	if env == nil {

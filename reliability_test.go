@@ -741,3 +741,277 @@ func TestKeyRotation(t *testing.T) {
 		}
 	})
 }
+
+// post sends body with an explicit length or, when chunked, without one.
+func postRaw(t *testing.T, base string, body io.Reader, length int64) outcome {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/messages", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = length
+	req.Header.Set("x-api-key", "client-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	o := outcome{status: resp.StatusCode, header: resp.Header}
+	o.body, o.err = io.ReadAll(resp.Body)
+	parseOutcome(&o)
+	return o
+}
+
+// padded returns a Messages request body of exactly n bytes.
+func padded(t *testing.T, n int) string {
+	b := msgBody("", false)
+	if n < len(b) {
+		t.Fatalf("padded(%d): the smallest body has %d bytes", n, len(b))
+	}
+	return msgBody(strings.Repeat("x", n-len(b)), false)
+}
+
+func TestRequestBodyLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 4096
+	cfg := testConfig(t, nil, anthropicProvider("a", okUpstream(t).URL))
+	cfg.MaxRequestBytes = limit
+	_, srv := serve(t, cfg)
+	for _, tt := range []struct {
+		name    string
+		size    int
+		chunked bool
+		status  int
+	}{
+		{"at the limit", limit, false, 200},
+		{"at the limit, chunked", limit, true, 200},
+		{"over, with Content-Length", limit + 1, false, 413},
+		{"over, chunked", limit + 1, true, 413},
+		{"far over, chunked", 10 * limit, true, 413},
+	} {
+		body := padded(t, tt.size)
+		var r io.Reader = strings.NewReader(body)
+		length := int64(len(body))
+		if tt.chunked {
+			r, length = io.MultiReader(r), -1 // hide the length
+		}
+		o := postRaw(t, srv.URL, r, length)
+		if o.status != tt.status {
+			t.Errorf("%s: %v; want %d", tt.name, o, tt.status)
+		}
+		if tt.status == 413 && (o.errType != "request_too_large" || o.errMsg != "request body exceeds 4096 bytes") {
+			t.Errorf("%s: %v", tt.name, o)
+		}
+	}
+	if o := call(t, nil, srv.URL, msgBody("hi", false)); o.status != 200 {
+		t.Errorf("after the refusals: %v", o)
+	}
+}
+
+func TestResponseBodyLimit(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json") // even to a stream request
+		io.WriteString(w, anthropicReply)
+	})
+	for _, tt := range []struct {
+		limit  int64
+		stream bool
+		status int
+	}{
+		{int64(len(anthropicReply)), false, 200},
+		{int64(len(anthropicReply)), true, 200},
+		{int64(len(anthropicReply)) - 1, false, 502},
+		{int64(len(anthropicReply)) - 1, true, 502},
+	} {
+		cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
+		cfg.MaxResponseBytes = tt.limit
+		_, srv := serve(t, cfg)
+		o := call(t, nil, srv.URL, msgBody("hi", tt.stream))
+		if o.status != tt.status {
+			t.Errorf("limit %d, stream %v: %v; want %d", tt.limit, tt.stream, o, tt.status)
+		}
+		if tt.status == 502 && (o.errType != "api_error" || o.errMsg != "upstream response over the size limit") {
+			t.Errorf("limit %d: %v", tt.limit, o)
+		}
+		if tt.status == 200 && tt.stream && o.lastType() != "message_stop" {
+			t.Errorf("JSON answer to a stream request not converted: %v", o)
+		}
+	}
+}
+
+// deltaOfLine returns a text delta event whose data line is exactly n
+// bytes long.
+func deltaOfLine(n int) string {
+	const pre, post = `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`, `"}}`
+	return "event: content_block_delta\n" + pre + strings.Repeat("y", n-len(pre)-len(post)) + post + "\n\n"
+}
+
+func TestEventSizeLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 1024
+	for _, tt := range []struct {
+		name   string
+		frames []string
+		status int
+		last   string
+		events int
+	}{
+		{"line at the limit", append(slices.Clone(sseFrames[:2]), append([]string{deltaOfLine(limit)}, sseFrames[2:]...)...), 200, "message_stop", len(sseFrames) + 1},
+		{"line over the limit first", []string{deltaOfLine(limit + 1)}, 502, "", 0},
+		{"line over the limit later", append(slices.Clone(sseFrames[:2]), deltaOfLine(limit+1)), 200, "error", 3},
+		{"data lines adding up over the limit", append(slices.Clone(sseFrames[:2]), "event: content_block_delta\n"+strings.Repeat("data: "+strings.Repeat("z", 100)+"\n", 11)+"\n"), 200, "error", 3},
+		{"endless line", append(slices.Clone(sseFrames[:2]), "data: "+strings.Repeat("w", 1<<20)), 200, "error", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { writeSSE(w, tt.frames...) })
+			cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
+			cfg.MaxEventBytes = limit
+			_, srv := serve(t, cfg)
+			o := call(t, nil, srv.URL, msgBody("hi", true))
+			if o.status != tt.status || o.lastType() != tt.last || len(o.events) != tt.events {
+				t.Errorf("got %v; want %d, %d events, last %q", o, tt.status, tt.events, tt.last)
+			}
+			if tt.status != 200 || tt.last == "error" {
+				if o.errType != "api_error" || !strings.Contains(o.errMsg, "over the size limit") {
+					t.Errorf("error %s %q; want api_error about the size limit", o.errType, o.errMsg)
+				}
+			}
+		})
+	}
+}
+
+// gatedUpstream holds every request until released, one per token sent on
+// gate, and records the arrival order of the user texts.
+type gatedUpstream struct {
+	*httptest.Server
+	gate    chan struct{}
+	mu      sync.Mutex
+	arrived []string
+}
+
+func newGatedUpstream(t *testing.T) *gatedUpstream {
+	g := &gatedUpstream{gate: make(chan struct{})}
+	g.Server = newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		g.mu.Lock()
+		g.arrived = append(g.arrived, userText(body))
+		g.mu.Unlock()
+		select {
+		case <-g.gate:
+		case <-r.Context().Done():
+			return
+		}
+		answerOK(w, body)
+	})
+	return g
+}
+
+func (g *gatedUpstream) arrivals() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.arrived)
+}
+
+// waitFor polls cond every 5ms for up to 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A provider's max_concurrency queues its requests in arrival order,
+// while other providers' requests go straight through.
+func TestMaxConcurrencyQueuesFairly(t *testing.T) {
+	t.Parallel()
+	slow := newGatedUpstream(t)
+	fast := okUpstream(t)
+	ps := anthropicProvider("slow", slow.URL)
+	ps.MaxConcurrency = 2
+	cfg := testConfig(t, nil, ps, anthropicProvider("fast", fast.URL))
+	cfg.Fallback = nil
+	rt, srv := serve(t, cfg)
+	explicit := func(provider, text string) string {
+		return strings.Replace(msgBody(text, false), `"claude-sonnet-4-5"`, `"`+provider+`,claude-up"`, 1)
+	}
+	var wg sync.WaitGroup
+	results := make([]outcome, 6)
+	start := func(i int) {
+		wg.Go(func() { results[i] = call(t, nil, srv.URL, explicit("slow", fmt.Sprint("r", i))) })
+	}
+	start(0)
+	start(1)
+	waitFor(t, "two requests upstream", func() bool { return len(slow.arrivals()) == 2 })
+	for i := 2; i < 6; i++ {
+		start(i)
+		waitFor(t, fmt.Sprint("request ", i, " in flight"), func() bool { return rt.Stats().InFlight == int64(i+1) })
+		time.Sleep(30 * time.Millisecond) // let it reach the queue
+	}
+	// The slow provider is saturated; the fast one is not held up.
+	for range 10 {
+		t0 := time.Now()
+		if o := call(t, nil, srv.URL, explicit("fast", "f")); o.status != 200 || time.Since(t0) > 2*time.Second {
+			t.Fatalf("fast provider while slow is saturated: %v after %v", o, time.Since(t0))
+		}
+	}
+	if got := slow.arrivals(); len(got) != 2 {
+		t.Fatalf("upstream saw %v while at max_concurrency 2", got)
+	}
+	for i := 0; i < 6; i++ {
+		slow.gate <- struct{}{}
+		if i < 4 {
+			waitFor(t, "the next queued request upstream", func() bool { return len(slow.arrivals()) == i+3 })
+		}
+	}
+	wg.Wait()
+	got := slow.arrivals()
+	if want := []string{"r2", "r3", "r4", "r5"}; !slices.Equal(got[2:], want) {
+		t.Errorf("queued requests reached the upstream in order %v; want %v", got[2:], want)
+	}
+	for i, o := range results {
+		if o.status != 200 {
+			t.Errorf("request %d: %v", i, o)
+		}
+	}
+}
+
+// Waiting for a slot counts against the first-byte timeout: a request that
+// cannot get one in time fails with 504, or goes to a fallback.
+func TestMaxConcurrencyQueueTimeout(t *testing.T) {
+	t.Parallel()
+	for _, withFallback := range []bool{false, true} {
+		slow := newGatedUpstream(t)
+		ps := anthropicProvider("slow", slow.URL)
+		ps.MaxConcurrency = 1
+		providers := []ProviderConfig{ps}
+		if withFallback {
+			providers = append(providers, anthropicProvider("b", okUpstream(t).URL))
+		}
+		cfg := testConfig(t, nil, providers...)
+		cfg.APITimeout = 5 * time.Second
+		rt, srv := serve(t, cfg)
+		var wg sync.WaitGroup
+		wg.Go(func() { call(t, nil, srv.URL, msgBody("holder", false)) })
+		waitFor(t, "the holder upstream", func() bool { return slices.Contains(slow.arrivals(), "holder") })
+		// Shorten the timeout for the queued request only: a reload keeps
+		// the holder on its configuration.
+		cfg.APITimeout = 300 * time.Millisecond
+		if err := rt.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		o := call(t, nil, srv.URL, msgBody("queued", false))
+		if withFallback {
+			if o.status != 200 || attemptSummary(lastRecord(t, rt)) != "slow:504,b:200" {
+				t.Errorf("with a fallback: %v, attempts %s", o, attemptSummary(lastRecord(t, rt)))
+			}
+		} else if o.status != 504 || o.errType != "timeout_error" || !strings.Contains(o.errMsg, "max_concurrency") {
+			t.Errorf("queued past the timeout: %v", o)
+		}
+		slow.gate <- struct{}{}
+		wg.Wait()
+	}
+}

@@ -42,6 +42,7 @@ type deps struct {
 	sessions   *sessionCache
 	trail      *requestTrail
 	transports transports
+	semaphores semaphores
 	start      time.Time
 	now        func() time.Time
 
@@ -234,6 +235,9 @@ func newState(cfg Config, d *deps) (*state, error) {
 		p := buildProvider(i, pc, &cfg, defs, rtp, &ps)
 		if p.name == "" {
 			continue
+		}
+		if pc.MaxConcurrency > 0 {
+			p.sem = d.semaphores.get(p.name, pc.MaxConcurrency)
 		}
 		if _, dup := st.byName[p.name]; dup {
 			ps.add(fmt.Sprintf("Providers[%d].name", i), "duplicate provider %q", p.name)
