@@ -59,6 +59,7 @@ func fuzzChains(tb testing.TB) []fuzzChain {
 // them. It returns the events and whether it stopped at a line or event
 // over max.
 func refSSE(in []byte, atEOF bool, max int) (events []Event, tooLong bool) {
+	in = bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF")) // one leading BOM is not content
 	var lines [][]byte
 	partial := false
 	for i := 0; i < len(in); {
@@ -127,8 +128,8 @@ func refSSE(in []byte, atEOF bool, max int) (events []Event, tooLong bool) {
 	return events, false
 }
 
-// readAllEvents reads r to its end; err is nil at io.EOF.
-func readAllEvents(r EventReader, limit int) ([]Event, error) {
+// drainEvents reads r to its end; err is nil at io.EOF.
+func drainEvents(r EventReader, limit int) ([]Event, error) {
 	var out []Event
 	for len(out) <= limit {
 		ev, err := r.ReadEvent()
@@ -166,12 +167,15 @@ var sseSeeds = []string{
 	"event: e\n\nevent: f\ndata: g\n\n",
 	"id: a\x00b\ndata: z\n\n",
 	"data: " + string(bytes.Repeat([]byte("x"), 100)) + "\n\n",
+	"\xEF\xBB\xBFdata: bom\n\n",
+	"\xEF\xBB\xBF\xEF\xBB\xBFdata: two boms\n\n",
+	"\xEF\xBBdata: half a bom\n\n",
 }
 
-// FuzzSSEReader checks SSEReader against refSSE, whole and one byte at a
+// FuzzSSEReaderReference checks SSEReader against refSSE, whole and one byte at a
 // time, with and without DispatchAtEOF, with a small line limit, and that
 // writing the events back and reading them again gives the same events.
-func FuzzSSEReader(f *testing.F) {
+func FuzzSSEReaderReference(f *testing.F) {
 	for _, s := range sseSeeds {
 		f.Add([]byte(s))
 	}
@@ -186,7 +190,7 @@ func FuzzSSEReader(f *testing.F) {
 					}
 					r := NewSSEReader(src)
 					r.DispatchAtEOF, r.MaxLineBytes = atEOF, max
-					got, err := readAllEvents(r, len(in)+1)
+					got, err := drainEvents(r, len(in)+1)
 					if tooLong != errors.Is(err, ErrLineTooLong) || err != nil && !tooLong {
 						t.Fatalf("atEOF=%v max=%d oneByte=%v: err %v; reference too long: %v", atEOF, max, oneByte, err, tooLong)
 					}
@@ -204,7 +208,7 @@ func FuzzSSEReader(f *testing.F) {
 				for _, ev := range want {
 					wire = AppendEvent(wire, ev)
 				}
-				again, err := readAllEvents(NewSSEReader(bytes.NewReader(wire)), len(wire)+1)
+				again, err := drainEvents(NewSSEReader(bytes.NewReader(wire)), len(wire)+1)
 				if err != nil || !sameEvents(again, want, false) {
 					t.Fatalf("read(write(read(b))) != read(b): %v\n got %q\nwant %q", err, again, want)
 				}
@@ -213,10 +217,10 @@ func FuzzSSEReader(f *testing.F) {
 	})
 }
 
-// FuzzTransformRequest: any body the router accepts converts, in every
+// FuzzTransformRequestAllFormats: any body the router accepts converts, in every
 // format, to valid JSON or fails with an *Error; a body it refuses fails
 // with an *Error. Never a panic.
-func FuzzTransformRequest(f *testing.F) {
+func FuzzTransformRequestAllFormats(f *testing.F) {
 	for _, s := range []string{
 		helloBody,
 		msgBody("hi", true),
@@ -249,9 +253,9 @@ func FuzzTransformRequest(f *testing.F) {
 	})
 }
 
-// FuzzTransformResponse: any upstream body converts, in every format, to
+// FuzzTransformResponseAllFormats: any upstream body converts, in every format, to
 // a response that encodes as JSON, or fails with an *Error.
-func FuzzTransformResponse(f *testing.F) {
+func FuzzTransformResponseAllFormats(f *testing.F) {
 	for _, s := range []string{
 		anthropicReply,
 		`{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}`,
@@ -282,12 +286,12 @@ func FuzzTransformResponse(f *testing.F) {
 	})
 }
 
-// FuzzTransformStream feeds any bytes, as an upstream event stream, to
+// FuzzTransformStreamAllFormats feeds any bytes, as an upstream event stream, to
 // every stream converter with its hooks. The converter must end (at most a
 // bounded number of events), keep returning its error once it has
 // failed, give every event a type, and end cleanly only after
 // message_stop.
-func FuzzTransformStream(f *testing.F) {
+func FuzzTransformStreamAllFormats(f *testing.F) {
 	for _, s := range sseSeeds {
 		f.Add([]byte(s), false)
 	}
@@ -306,7 +310,7 @@ func FuzzTransformStream(f *testing.F) {
 					src = h(t.Context(), req, src)
 				}
 			}
-			events, err := readAllEvents(src, 64+16*len(in))
+			events, err := drainEvents(src, 64+16*len(in))
 			if err != nil && err.Error() == "too many events" {
 				t.Fatalf("%s: more than %d events from %d bytes", c.name, 64+16*len(in), len(in))
 			}

@@ -629,9 +629,9 @@ func (ku *keyUpstream) seen() []string {
 	return out
 }
 
-// fakeClock makes the router's clock controllable: rt.d.now is read for
+// routerClock makes the router's clock controllable: rt.d.now is read for
 // key cooldowns.
-func fakeClock(rt *Router) *atomic.Int64 {
+func routerClock(rt *Router) *atomic.Int64 {
 	var offset atomic.Int64
 	base := time.Now()
 	rt.d.now = func() time.Time { return base.Add(time.Duration(offset.Load())) }
@@ -661,7 +661,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Parallel()
 		up := newKeyUpstream(t, map[string]int{"sk-key-0000": 429}, map[string]string{"Retry-After": "20"})
 		rt, srv := serve(t, testConfig(t, nil, anthropicProvider("a", up.URL, keys...)))
-		clock := fakeClock(rt)
+		clock := routerClock(rt)
 		o := call(t, nil, srv.URL, msgBody("hi", false))
 		rec := lastRecord(t, rt)
 		if o.status != 200 || attemptSummary(rec) != "a:429,a:200" || rec.Attempts[0].Key == rec.Attempts[1].Key {

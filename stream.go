@@ -51,8 +51,8 @@ const DefaultMaxLineBytes = 32 << 20
 // SSEReader reports only byte-level end of input as [io.EOF]; whether the
 // stream was complete is for the format's converter to decide. A line over
 // MaxLineBytes, or an event whose data grows over it, is an error wrapping
-// [ErrLineTooLong], never a silent
-// truncation. An SSEReader is not safe for concurrent use.
+// [ErrLineTooLong], never a silent truncation. An SSEReader is not safe for
+// concurrent use.
 type SSEReader struct {
 	// MaxLineBytes bounds one line, and the data of one event; 0 means
 	// DefaultMaxLineBytes.
