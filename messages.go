@@ -465,6 +465,8 @@ func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body io.Reader) er
 // relayStreamAsJSON converts an upstream event stream and answers with the
 // complete message.
 func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) error {
+	// The whole answer is held in memory: bound it as a JSON body is.
+	body = &capReader{r: body, left: x.st.maxResp}
 	resp, err := collectMessage(x.hubStream(ch, req, body))
 	if err != nil {
 		return x.streamError(err)
@@ -482,6 +484,28 @@ func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) er
 	x.rec.TTFBMS = ms(time.Since(x.start))
 	x.w.Write(out)
 	return nil
+}
+
+// capReader fails with ErrBodyTooLarge once more than left bytes have
+// been read.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, ErrBodyTooLarge
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, ErrBodyTooLarge
+	}
+	return n, err
 }
 
 // hubStream returns the converted event stream of an upstream body, with
@@ -572,7 +596,7 @@ func (x *exchange) streamError(err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, ErrStreamIdle), errors.Is(err, ErrTruncated), errors.Is(err, ErrLineTooLong), errors.Is(err, ErrFirstByteTimeout):
+	case errors.Is(err, ErrStreamIdle), errors.Is(err, ErrTruncated), errors.Is(err, ErrLineTooLong), errors.Is(err, ErrFirstByteTimeout), errors.Is(err, ErrBodyTooLarge):
 		return err
 	}
 	return &Error{Status: http.StatusBadGateway, Message: "upstream stream failed", Err: err}
@@ -722,7 +746,10 @@ func responseEvents(resp *Response) EventReader {
 func collectMessage(src EventReader) (*Response, error) {
 	var resp Response
 	var blocks []ContentBlock
-	var inputs [][]byte
+	// Deltas are appended to byte buffers, not to the blocks' strings,
+	// so that collecting is linear in the answer's size.
+	type parts struct{ text, thinking, signature, input []byte }
+	var acc []parts
 	started := false
 	for {
 		ev, err := src.ReadEvent()
@@ -755,7 +782,7 @@ func collectMessage(src EventReader) (*Response, error) {
 				cb.Input = nil
 			}
 			blocks = append(blocks, cb)
-			inputs = append(inputs, nil)
+			acc = append(acc, parts{})
 		case "content_block_delta":
 			var m struct {
 				Index int `json:"index"`
@@ -770,16 +797,16 @@ func collectMessage(src EventReader) (*Response, error) {
 			if err := json.Unmarshal(ev.Data, &m); err != nil || m.Index < 0 || m.Index >= len(blocks) {
 				return nil, fmt.Errorf("ccr: collect content_block_delta: bad block %d", m.Index)
 			}
-			b := &blocks[m.Index]
+			a := &acc[m.Index]
 			switch m.Delta.Type {
 			case "text_delta":
-				b.Text += m.Delta.Text
+				a.text = append(a.text, m.Delta.Text...)
 			case "input_json_delta":
-				inputs[m.Index] = append(inputs[m.Index], m.Delta.PartialJSON...)
+				a.input = append(a.input, m.Delta.PartialJSON...)
 			case "thinking_delta":
-				b.Thinking += m.Delta.Thinking
+				a.thinking = append(a.thinking, m.Delta.Thinking...)
 			case "signature_delta":
-				b.Signature += m.Delta.Signature
+				a.signature = append(a.signature, m.Delta.Signature...)
 			}
 		case "message_delta":
 			var m struct {
@@ -811,8 +838,18 @@ func collectMessage(src EventReader) (*Response, error) {
 		return nil, &Error{Status: http.StatusBadGateway, Message: "upstream returned an empty stream"}
 	}
 	for i := range blocks {
+		b, a := &blocks[i], &acc[i]
+		if len(a.text) > 0 {
+			b.Text += string(a.text)
+		}
+		if len(a.thinking) > 0 {
+			b.Thinking += string(a.thinking)
+		}
+		if len(a.signature) > 0 {
+			b.Signature += string(a.signature)
+		}
 		if blocks[i].Type == "tool_use" || blocks[i].Type == "server_tool_use" {
-			in := inputs[i]
+			in := a.input
 			if len(bytes.TrimSpace(in)) == 0 {
 				in = []byte("{}")
 			}

@@ -1,6 +1,7 @@
 package ccr
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -1014,4 +1015,52 @@ func TestMaxConcurrencyQueueTimeout(t *testing.T) {
 		slow.gate <- struct{}{}
 		wg.Wait()
 	}
+}
+
+// An upstream that streams although asked for JSON is collected into one
+// message: under the response size limit, and in time linear in its size.
+func TestStreamCollectedForJSONIsBounded(t *testing.T) {
+	t.Parallel()
+	const deltas = 100_000
+	delta := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"0123456789\"}}\n\n"
+	many := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		bw := bufio.NewWriterSize(w, 64<<10)
+		io.WriteString(bw, sseFrames[0]+sseFrames[1])
+		for range deltas {
+			io.WriteString(bw, delta)
+		}
+		for _, f := range sseFrames[5:] {
+			io.WriteString(bw, f)
+		}
+		bw.Flush()
+	})
+	endless := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		writeSSE(w, sseFrames[:2]...)
+		for writeSSE(w, strings.Repeat(delta, 100)) {
+		}
+	})
+	t.Run("large", func(t *testing.T) {
+		t.Parallel()
+		_, srv := serve(t, testConfig(t, nil, anthropicProvider("a", many.URL)))
+		start := time.Now()
+		o := call(t, nil, srv.URL, msgBody("hi", false))
+		var resp Response
+		if err := json.Unmarshal(o.body, &resp); o.status != 200 || err != nil || len(resp.Content) != 1 || len(resp.Content[0].Text) != 10*deltas {
+			t.Fatalf("collected %v", o)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("collecting %d deltas took %v", deltas, d)
+		}
+	})
+	t.Run("endless", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig(t, nil, anthropicProvider("a", endless.URL))
+		cfg.MaxResponseBytes = 1 << 20
+		_, srv := serve(t, cfg)
+		o := call(t, nil, srv.URL, msgBody("hi", false))
+		if o.status != 502 || o.errType != "api_error" || o.errMsg != "upstream response over the size limit" {
+			t.Errorf("endless stream for a JSON request: %v", o)
+		}
+	})
 }
