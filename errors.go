@@ -99,6 +99,17 @@ func ErrorType(status int) string {
 	return "api_error"
 }
 
+// isErrorType reports whether t is one of Anthropic's documented error
+// types, the only ones clients are sent.
+func isErrorType(t string) bool {
+	switch t {
+	case "invalid_request_error", "authentication_error", "billing_error", "permission_error", "not_found_error",
+		"request_too_large", "rate_limit_error", "api_error", "timeout_error", "overloaded_error":
+		return true
+	}
+	return false
+}
+
 // errorBody is the wire form of an Error.
 type errorBody struct {
 	Type      string       `json:"type"`

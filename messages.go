@@ -668,9 +668,12 @@ func (x *exchange) fail(err error) {
 		return
 	}
 	e := asError(err)
-	if e.RequestID == "" {
+	if e.RequestID == "" || e.Type != "" && !isErrorType(e.Type) {
 		e2 := *e
 		e2.RequestID = x.rec.ID
+		if !isErrorType(e2.Type) {
+			e2.Type = "" // an upstream's own type, such as "server_error": use the status's
+		}
 		e = &e2
 	}
 	x.rec.Error = e.Message

@@ -115,16 +115,17 @@ func okUpstream(t *testing.T) *httptest.Server {
 	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) { answerOK(w, body) })
 }
 
-// deadURL returns the URL of a loopback port nothing listens on.
+// deadURL returns the URL of a loopback port nothing listens on: port 1,
+// which no test listener (they take ephemeral ports) can occupy, unlike a
+// port freed after use.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:1", time.Second)
+	if err == nil {
+		c.Close()
+		t.Skip("something listens on 127.0.0.1:1")
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://127.0.0.1:1"
 }
 
 // anthropicProvider is a provider speaking the Anthropic format at url.

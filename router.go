@@ -422,25 +422,33 @@ func (st *state) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > st.maxBody {
 		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body exceeds " + strconv.FormatInt(st.maxBody, 10) + " bytes"}
 	}
+	// A deadline on this request's body only: cleared once the body is
+	// read, so that neither a long stream nor the next request on the
+	// connection inherits it. Servers that cannot set one (such as a
+	// ResponseRecorder) go without.
+	var rc *http.ResponseController
 	if st.bodyTimeout > 0 {
-		// A deadline on this request's body only: cleared once it is
-		// read, so that neither a long stream nor the next request on the
-		// connection inherits it. Servers that cannot set one (such as a
-		// ResponseRecorder) go without.
-		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(st.bodyTimeout)) == nil {
-			defer rc.SetReadDeadline(time.Time{})
+		rc = http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(st.bodyTimeout)) != nil {
+			rc = nil
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.maxBody))
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		// Keep the expired deadline: the server then gives up on the
+		// rest of the body at once instead of waiting for the slow
+		// client, and closes the connection.
+		w.Header().Set("Connection", "close")
+		return nil, &Error{Status: http.StatusRequestTimeout, Message: "request body not received within " + st.bodyTimeout.String(), Err: err}
+	}
+	if rc != nil {
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
-		var ne net.Error
-		switch {
-		case errors.As(err, &mbe):
+		if errors.As(err, &mbe) {
 			return nil, asError(err)
-		case errors.As(err, &ne) && ne.Timeout():
-			return nil, &Error{Status: http.StatusRequestTimeout, Message: "request body not received within " + st.bodyTimeout.String(), Err: err}
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Message: "could not read the request body", Err: err}
 	}
