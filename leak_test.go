@@ -27,19 +27,19 @@ import (
 type leakMode int
 
 const (
-	leakJSON             leakMode = iota // normal JSON answer
-	leakStream                           // normal stream, events a fake second apart
-	leakClientLeaves                     // the client leaves after three events
-	leakClientLeavesEarly                // the client leaves before any answer
-	leakResetMidStream                   // the upstream body fails after two events
-	leakFirstByteTimeout                 // no answer: first-byte timeout, then the fallback
-	leakIdleMidStream                    // two events, then silence: idle timeout
-	leakOverloaded                       // 529: the fallback answers
-	leakGarbage                          // an event stream of garbage: the fallback answers
-	leakEndlessLeaves                    // an endless stream the client leaves
-	leakEndlessLine                      // one line that never ends
-	leakQueued                           // a provider capped at 3 concurrent streams
-	leakQueuedLeaves                     // the client leaves while queued or streaming
+	leakJSON              leakMode = iota // normal JSON answer
+	leakStream                            // normal stream, events a fake second apart
+	leakClientLeaves                      // the client leaves after three events
+	leakClientLeavesEarly                 // the client leaves before any answer
+	leakResetMidStream                    // the upstream body fails after two events
+	leakFirstByteTimeout                  // no answer: first-byte timeout, then the fallback
+	leakIdleMidStream                     // two events, then silence: idle timeout
+	leakOverloaded                        // 529: the fallback answers
+	leakGarbage                           // an event stream of garbage: the fallback answers
+	leakEndlessLeaves                     // an endless stream the client leaves
+	leakEndlessLine                       // one line that never ends
+	leakQueued                            // a provider capped at 3 concurrent streams
+	leakQueuedLeaves                      // the client leaves while queued or streaming
 	leakModes
 )
 
