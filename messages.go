@@ -2,6 +2,7 @@ package ccr
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,7 +199,7 @@ func (x *exchange) attempt(t target, key int) (err error) {
 			if at.Status == 0 {
 				at.Status = e.status()
 			}
-			at.Error = e.Message
+			at.Error = x.st.redact(e.Message)
 		}
 		x.rec.Attempts = append(x.rec.Attempts, at)
 	}()
@@ -662,20 +663,22 @@ func (x *exchange) serverTiming() string {
 // has been sent, as an event: error frame once the stream has started, and
 // not at all when the client has gone.
 func (x *exchange) fail(err error) {
-	x.rec.cause = err
+	x.rec.cause = &redactedError{err: err, msg: x.st.redact(err.Error())}
 	if x.r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, x.r.Context().Err())) {
 		x.rec.Status = 499
 		return
 	}
-	e := asError(err)
-	if e.RequestID == "" || e.Type != "" && !isErrorType(e.Type) {
-		e2 := *e
-		e2.RequestID = x.rec.ID
-		if !isErrorType(e2.Type) {
-			e2.Type = "" // an upstream's own type, such as "server_error": use the status's
-		}
-		e = &e2
+	// A copy for the client: our request id, one of Anthropic's error
+	// types (not an upstream's own, such as "server_error"), and no
+	// provider key, wherever the upstream put it (an error event quoting
+	// the key it was sent, say).
+	e2 := *asError(err)
+	e2.RequestID = cmp.Or(e2.RequestID, x.rec.ID)
+	if !isErrorType(e2.Type) {
+		e2.Type = ""
 	}
+	e2.Message = x.st.redact(e2.Message)
+	e := &e2
 	x.rec.Error = e.Message
 	if x.committed() {
 		x.sw.WriteEvent(errorEvent(e))
@@ -684,6 +687,16 @@ func (x *exchange) fail(err error) {
 	x.rec.Status = e.status()
 	writeJSONError(x.w, e)
 }
+
+// redactedError is an error whose text has had the providers' keys
+// removed, for the log.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 func (x *exchange) finish() {
 	x.rec.DurationMS = ms(time.Since(x.start))

@@ -173,6 +173,15 @@ func (p *provider) redact(s string) string {
 	return s
 }
 
+// redact replaces every provider's keys found in s: an upstream may
+// quote its own key, and a gateway another's.
+func (st *state) redact(s string) string {
+	for _, p := range st.providers {
+		s = p.redact(s)
+	}
+	return s
+}
+
 // redactBytes is redact for a body.
 func (p *provider) redactBytes(b []byte) []byte {
 	for _, k := range p.secrets {
