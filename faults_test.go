@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -504,4 +506,68 @@ func (env *faultEnv) slowBody(t *testing.T) {
 		}
 	}
 	t.Fatalf("the router still reads a body sent over %v", time.Since(start))
+}
+
+// A client that stops reading a stream, without closing its connection
+// (a suspended process), is dropped once a write has been stuck for the
+// idle timeout: the upstream request does not stay open for it.
+func TestClientStopsReading(t *testing.T) {
+	t.Parallel()
+	var running atomic.Int64
+	big := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + strings.Repeat("z", 32<<10) + "\"}}\n\n"
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		running.Add(1)
+		defer running.Add(-1)
+		if !writeSSE(w, sseFrames[:2]...) {
+			return
+		}
+		for writeSSE(w, big) {
+		}
+	})
+	cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
+	cfg.StreamIdleTimeout = 300 * time.Millisecond
+	rt, srv := serve(t, cfg)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body := msgBody("hi", true)
+	fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: client-key\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 1024), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	// Read nothing more, and keep the connection open.
+	waitFor(t, "the upstream request to end", func() bool { return running.Load() == 0 && rt.Stats().InFlight == 0 })
+	rec := lastRecord(t, rt)
+	if rec.Status != 499 || rec.Error != "client stopped reading for 300ms" {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+// The write and read deadlines a request sets do not outlive it: the next
+// request on the same kept-alive connection, well after them, is served.
+func TestDeadlinesDoNotOutliveTheRequest(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, nil, anthropicProvider("a", okUpstream(t).URL))
+	cfg.StreamIdleTimeout, cfg.RequestBodyTimeout = 100*time.Millisecond, 100*time.Millisecond
+	_, srv := serve(t, cfg)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	var reused []bool
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { reused = append(reused, ci.Reused) }}
+		ctx := httptrace.WithClientTrace(t.Context(), trace)
+		if o := callCtx(ctx, t, client, srv.URL, msgBody("hi", i%2 == 0)); o.status != 200 || o.errType != "" {
+			t.Fatalf("request %d: %v", i, o)
+		}
+	}
+	if !slices.Equal(reused, []bool{false, true, true}) {
+		t.Errorf("connection reuse %v; want one connection for all", reused)
+	}
 }

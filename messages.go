@@ -34,6 +34,7 @@ type exchange struct {
 	convertDur time.Duration
 	upstreamAt time.Time // first upstream response headers
 	sw         *SSEWriter
+	rc         *http.ResponseController // for write deadlines; nil until needed
 }
 
 func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -418,6 +419,7 @@ func (x *exchange) relayJSON(ch *chain, req *Request, body io.Reader) error {
 	x.w.WriteHeader(http.StatusOK)
 	x.rec.Status = http.StatusOK
 	x.rec.TTFBMS = ms(time.Since(x.start))
+	x.writeDeadline()
 	x.w.Write(out)
 	return nil
 }
@@ -483,6 +485,7 @@ func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) er
 	x.w.WriteHeader(http.StatusOK)
 	x.rec.Status = http.StatusOK
 	x.rec.TTFBMS = ms(time.Since(x.start))
+	x.writeDeadline()
 	x.w.Write(out)
 	return nil
 }
@@ -569,7 +572,17 @@ func (x *exchange) writeStream(src EventReader) error {
 	ev := first
 	for {
 		x.observeEvent(ev)
+		x.writeDeadline()
 		if err := sw.WriteEvent(ev); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// The client is still connected but has not read for the
+				// idle timeout: it is as good as gone (499), and gets no
+				// error frame.
+				sw.close()
+				x.rec.Status = 499
+				return &Error{Status: http.StatusRequestTimeout, Message: "client stopped reading for " + x.st.idle.String(), Err: err}
+			}
 			if cerr := x.r.Context().Err(); cerr != nil {
 				return cerr
 			}
@@ -601,6 +614,21 @@ func (x *exchange) streamError(err error) error {
 		return err
 	}
 	return &Error{Status: http.StatusBadGateway, Message: "upstream stream failed", Err: err}
+}
+
+// writeDeadline bounds the next write to the client by the idle timeout,
+// so that a client that stops reading without leaving (a suspended
+// process) cannot hold the upstream request open forever. net/http clears
+// the deadline when the response ends; writers that cannot set one (a
+// ResponseRecorder) go without.
+func (x *exchange) writeDeadline() {
+	if x.st.idle <= 0 {
+		return
+	}
+	if x.rc == nil {
+		x.rc = http.NewResponseController(x.w)
+	}
+	x.rc.SetWriteDeadline(time.Now().Add(x.st.idle))
 }
 
 // observeEvent takes usage from message_start and message_delta.
