@@ -104,7 +104,15 @@ func (u *pipeUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	u.live.Add(1)
 	u.wg.Go(func() {
 		defer u.live.Add(-1)
-		defer stop()
+		defer func() {
+			// stop can win against the cancellation (the done channel
+			// closes before after-funcs start), so close here too: a
+			// cancelled body must fail, as a real connection's does.
+			stop()
+			if ctx.Err() != nil {
+				pw.CloseWithError(context.Cause(ctx))
+			}
+		}()
 		write := func(s string) bool {
 			_, err := io.WriteString(pw, s)
 			return err == nil

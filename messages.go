@@ -553,10 +553,12 @@ func (x *exchange) writeStream(src EventReader) error {
 	x.rec.Status = http.StatusOK
 	x.rec.TTFBMS = ms(time.Since(x.start))
 
+	x.writeDeadline() // before the ping timer can use x.rc
 	var ping *time.Timer
 	if x.st.pingInterval > 0 {
 		var arm func()
 		arm = func() {
+			x.writeDeadline()
 			if sw.ping() {
 				ping.Reset(x.st.pingInterval)
 			}
@@ -628,7 +630,7 @@ func (x *exchange) writeDeadline() {
 	if x.rc == nil {
 		x.rc = http.NewResponseController(x.w)
 	}
-	x.rc.SetWriteDeadline(time.Now().Add(x.st.idle))
+	x.rc.SetWriteDeadline(time.Now().Add(x.st.idle)) // safe for concurrent use: net.Conn's is
 }
 
 // observeEvent takes usage from message_start and message_delta.
@@ -709,6 +711,7 @@ func (x *exchange) fail(err error) {
 	e := &e2
 	x.rec.Error = e.Message
 	if x.committed() {
+		x.writeDeadline()
 		x.sw.WriteEvent(errorEvent(e))
 		return
 	}
