@@ -143,15 +143,6 @@ func wantError(t *testing.T, w *httptest.ResponseRecorder, status int, typ strin
 	}
 }
 
-func compactJSON(t *testing.T, b []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, b)
-	}
-	return buf.String()
-}
-
 func TestAdminGetConfig(t *testing.T) {
 	t.Parallel()
 	e := newAdminEnv(t, adminConfig, map[string]string{"UP_KEY": adminUpKey})

@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func problemPaths(ps []Problem) []string {
 	var out []string
 	for _, p := range ps {
@@ -31,7 +27,7 @@ func TestParseConfigReferenceExample(t *testing.T) {
 	defer f.Close()
 	vars := map[string]string{"CCR_KEY": "k-ccr", "OPENROUTER_API_KEY": "k-or", "DEEPSEEK_API_KEY": "k-ds",
 		"GEMINI_API_KEY": "k-gem", "MS_KEY": "k-ms", "ANTHROPIC_API_KEY": "k-ant"}
-	cfg, warnings, err := ParseConfig(f, env(vars))
+	cfg, warnings, err := ParseConfig(f, envMap(vars))
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
@@ -124,7 +120,7 @@ func TestParseConfigEnv(t *testing.T) {
 	src := `{"Providers":[{"name":"local","api_base_url":"http://127.0.0.1:11434/v1/chat/completions","api_key":"$UNSET_KEY"},
 		{"name":"x","api_base_url":"${BASE}/v1/chat/completions","api_key":"pre-${PART}-post"}],
 		"Router":{"default":"local,qwen"}}`
-	cfg, warnings, err := ParseConfig(strings.NewReader(src), env(map[string]string{"BASE": "https://api.example.com", "PART": "s3cr3t"}))
+	cfg, warnings, err := ParseConfig(strings.NewReader(src), envMap(map[string]string{"BASE": "https://api.example.com", "PART": "s3cr3t"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,25 +144,7 @@ func (f *fakeTokenServer) check(r *http.Request) error {
 	return nil
 }
 
-// gcpFakeClock is a settable clock for token expiry.
-type gcpFakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *gcpFakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *gcpFakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestTokenSource(t *testing.T, f *fakeTokenServer, clock *gcpFakeClock) *gcpTokenSource {
+func newTestTokenSource(t *testing.T, f *fakeTokenServer, clock *fakeClock) *gcpTokenSource {
 	t.Helper()
 	ts, err := newGCPTokenSource(serviceAccountJSON(t, f.URL+"/token"), "", f.Client().Transport)
 	if err != nil {
@@ -176,7 +158,7 @@ func newTestTokenSource(t *testing.T, f *fakeTokenServer, clock *gcpFakeClock) *
 
 func TestGCPTokenFetchedOnceReusedRefreshed(t *testing.T) {
 	f := newFakeTokenServer(t)
-	clock := &gcpFakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ts := newTestTokenSource(t, f, clock)
 	ctx := t.Context()
 

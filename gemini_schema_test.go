@@ -1,7 +1,6 @@
 package ccr
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,15 +8,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func schemaCompactJSON(t *testing.T, s string) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(s)); err != nil {
-		t.Fatalf("compact %s: %v", s, err)
-	}
-	return buf.String()
-}
 
 // TestGeminiSchemaOpenAPIRules covers each rule of protocol.md §4.2.4.
 func TestGeminiSchemaOpenAPIRules(t *testing.T) {
@@ -92,8 +82,8 @@ func TestGeminiSchemaOpenAPIRules(t *testing.T) {
 				}
 				return
 			}
-			if string(got) != schemaCompactJSON(t, tt.want) {
-				t.Errorf("geminiSchemaOpenAPI(%s)\n got %s\nwant %s", tt.in, got, schemaCompactJSON(t, tt.want))
+			if string(got) != compactJSON(t, []byte(tt.want)) {
+				t.Errorf("geminiSchemaOpenAPI(%s)\n got %s\nwant %s", tt.in, got, compactJSON(t, []byte(tt.want)))
 			}
 			checkOpenAPISchema(t, "parameters", mustParse(t, got), true)
 		})
@@ -119,7 +109,7 @@ func TestGeminiSchemaJSONMode(t *testing.T) {
 			}
 			want := ""
 			if tt.want != "" {
-				want = schemaCompactJSON(t, tt.want)
+				want = compactJSON(t, []byte(tt.want))
 			}
 			if string(got) != want {
 				t.Errorf("geminiSchemaJSON(%s)\n got %s\nwant %s", tt.in, got, want)

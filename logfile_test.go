@@ -16,24 +16,6 @@ import (
 	"time"
 )
 
-// fakeClock is a settable clock for LogFile tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func logNames(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -90,7 +72,7 @@ func TestLogFileRotatesBySizeAndKeepsMaxFiles(t *testing.T) {
 		if n, err := lf.Write(line); n != len(line) || err != nil {
 			t.Fatalf("Write = %d, %v", n, err)
 		}
-		clock.add(time.Second)
+		clock.advance(time.Second)
 		_ = i
 	}
 	names := logNames(t, dir)
@@ -125,9 +107,9 @@ func TestLogFileRotatesAtMidnight(t *testing.T) {
 	}
 	defer lf.Close()
 	lf.Write([]byte("before\n"))
-	clock.add(time.Second)
+	clock.advance(time.Second)
 	lf.Write([]byte("still the same day\n"))
-	clock.add(2 * time.Second)
+	clock.advance(2 * time.Second)
 	lf.Write([]byte("after\n"))
 	names := logNames(t, dir)
 	if !slices.Equal(names, []string{"ccr-20260304235958.log", "ccr-20260305000001.log"}) {
@@ -155,7 +137,7 @@ func TestLogFileDiskFailure(t *testing.T) {
 	lf.Write([]byte("first line\n"))
 	os.RemoveAll(dir) // the next rotation cannot open a file
 	for range 20 {
-		clock.add(time.Second)
+		clock.advance(time.Second)
 		if n, err := lf.Write([]byte("lost\n")); n != 5 || err != nil {
 			t.Fatalf("Write = %d, %v; want success", n, err)
 		}
@@ -166,13 +148,13 @@ func TestLogFileDiskFailure(t *testing.T) {
 	if got := strings.Count(errs.String(), "\n"); got != 1 {
 		t.Errorf("reported %d times in 20s, want once:\n%s", got, errs.String())
 	}
-	clock.add(time.Minute)
+	clock.advance(time.Minute)
 	lf.Write([]byte("lost\n"))
 	if got := strings.Count(errs.String(), "\n"); got != 2 || !strings.Contains(errs.String(), "dropped so far: 21") {
 		t.Errorf("after a minute: %q", errs.String())
 	}
 	os.MkdirAll(dir, 0o700)
-	clock.add(logReopenInterval)
+	clock.advance(logReopenInterval)
 	lf.Write([]byte("back\n"))
 	b, err := os.ReadFile(filepath.Join(dir, lf.Name()))
 	if err != nil || string(b) != "back\n" {

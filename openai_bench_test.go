@@ -97,8 +97,8 @@ func BenchmarkOpenAIStream(b *testing.B) {
 	up := benchStream()
 	tr := newOpenAI(OpenAIOptions{})
 	req := &Request{Model: "m", ClientModel: "claude-sonnet-4-5", Tools: []Tool{{Name: "Edit"}}}
-	evs, err := readAll(tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(up))), 1<<20)
-	if err != nil || checkInvariants(evs, false) != nil {
+	evs, err := readEvents(tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(up))))
+	if err != nil || checkStream(evs, false) != nil {
 		b.Fatalf("bench stream: %d events, %v", len(evs), err)
 	}
 	b.SetBytes(int64(len(up)))

@@ -3,8 +3,6 @@ package ccr
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,23 +13,11 @@ import (
 // <case>.options.json the "openai" transformer options, and
 // <case>.golden.json the upstream body or the error the client gets.
 func TestOpenAIRequestGolden(t *testing.T) {
-	ins, err := filepath.Glob("testdata/openai/request/*.in.json")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no request cases: %v", err)
-	}
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			base := filepath.Join(filepath.Dir(in), name)
-			tr := testOpenAI(t, readOptional(t, base+".options.json"))
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGoldenFile(t, base+".golden.json", convertRequest(t, tr, raw))
-		})
-	}
+	forEachCase(t, "testdata/openai/request/*.in.json", func(t *testing.T, in string) {
+		base := strings.TrimSuffix(in, ".in.json")
+		tr := testOpenAI(t, readOptional(t, base+".options.json"))
+		checkGolden(t, base+".golden.json", convertRequest(t, tr, readFile(t, in)))
+	})
 }
 
 // convertRequest runs what the router runs for one client body:
@@ -74,7 +60,7 @@ func convertRequest(t *testing.T, tr *openAI, raw []byte) []byte {
 			t.Errorf("body has HTML escape %s the client did not send", esc)
 		}
 	}
-	return prettyJSON(t, up.Body)
+	return indentJSON(t, up.Body)
 }
 
 func TestOpenAITransformerDef(t *testing.T) {

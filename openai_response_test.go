@@ -3,8 +3,6 @@ package ccr
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -23,26 +21,13 @@ type responseCase struct {
 // TestOpenAIResponseGolden converts every testdata/openai/response case:
 // 2xx bodies through TransformResponse, others through TransformError.
 func TestOpenAIResponseGolden(t *testing.T) {
-	ins, err := filepath.Glob("testdata/openai/response/*.in.json")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no response cases: %v", err)
-	}
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c responseCase
-			if err := json.Unmarshal(raw, &c); err != nil {
-				t.Fatalf("%s: %v", in, err)
-			}
-			golden := filepath.Join(filepath.Dir(in), name+".golden.json")
-			checkGoldenFile(t, golden, convertResponse(t, c))
-		})
-	}
+	forEachCase(t, "testdata/openai/response/*.in.json", func(t *testing.T, in string) {
+		var c responseCase
+		if err := json.Unmarshal(readFile(t, in), &c); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		checkGolden(t, strings.TrimSuffix(in, ".in.json")+".golden.json", convertResponse(t, c))
+	})
 }
 
 func convertResponse(t *testing.T, c responseCase) []byte {
@@ -84,5 +69,5 @@ func convertResponse(t *testing.T, c responseCase) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return prettyJSON(t, b)
+	return indentJSON(t, b)
 }

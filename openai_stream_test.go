@@ -5,100 +5,37 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 )
 
-// streamVariants feeds the same upstream bytes in the ways a network can
-// deliver them.
-var streamVariants = []struct {
-	name string
-	wrap func([]byte) io.Reader
-}{
-	{"whole", func(b []byte) io.Reader { return bytes.NewReader(b) }},
-	{"onebyte", func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }},
-	{"half", func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) }},
-	{"crlf", func(b []byte) io.Reader { return bytes.NewReader(toCRLF(b)) }},
-}
-
-// toCRLF turns every "\n" not already preceded by '\r' into "\r\n".
-func toCRLF(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/16)
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// runOpenAIStream converts upstream SSE bytes read from r.
-func runOpenAIStream(t testing.TB, tr *openAI, req *Request, r io.Reader) ([]Event, error) {
+// loadStreamCase reads a testdata/openai/stream case: the upstream
+// transcript, a function building a fresh converter over a source for the
+// case's options and request, and the rules its output keeps.
+func loadStreamCase(t *testing.T, dir string) ([]byte, func(src EventReader) EventReader, streamRules) {
 	t.Helper()
-	src := NewSSEReader(r)
-	src.DispatchAtEOF = true // §4.12 item 5
-	return readAll(tr.TransformStream(t.Context(), req, src), 1<<20)
-}
-
-func loadStreamCase(t *testing.T, dir string) (*openAI, *Request, []byte) {
-	t.Helper()
-	tr := testOpenAI(t, readOptional(t, filepath.Join(dir, "options.json")))
+	options := readOptional(t, filepath.Join(dir, "options.json"))
 	var req Request
-	b, err := os.ReadFile(filepath.Join(dir, "request.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &req); err != nil {
+	if err := json.Unmarshal(readFile(t, filepath.Join(dir, "request.json")), &req); err != nil {
 		t.Fatalf("request.json: %v", err)
 	}
 	routeRequest(&req)
-	up, err := os.ReadFile(filepath.Join(dir, "upstream.sse"))
-	if err != nil {
-		t.Fatal(err)
+	convert := func(src EventReader) EventReader {
+		return testOpenAI(t, options).TransformStream(t.Context(), &req, src)
 	}
-	return tr, &req, up
+	rules := streamRules{rawToolInput: !testOpenAI(t, options).opts.RepairToolArgs}
+	return readFile(t, filepath.Join(dir, "upstream.sse")), convert, rules
 }
 
-// TestOpenAIStreamGolden runs every testdata/openai/stream case whole, one
-// byte at a time, in halves and with CRLF line endings; all must give
-// want.sse and satisfy the stream invariants.
+// TestOpenAIStreamGolden runs every testdata/openai/stream case in every
+// read variant; all must give want.sse and satisfy the stream invariants.
 func TestOpenAIStreamGolden(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/openai/stream/*")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no stream cases: %v", err)
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			var first []byte
-			for _, v := range streamVariants {
-				tr, req, up := loadStreamCase(t, dir)
-				evs, err := runOpenAIStream(t, tr, req, v.wrap(up))
-				if ierr := checkInvariants(evs, err != nil); ierr != nil {
-					t.Errorf("%s: invariant: %v\n%s", v.name, ierr, renderEvents(evs, err))
-				}
-				if err != nil && len(evs) == 0 {
-					var e *Error
-					if !errors.As(err, &e) {
-						t.Errorf("%s: error before the first event is %T, want *Error", v.name, err)
-					}
-				}
-				got := renderEvents(evs, err)
-				if first == nil {
-					first = got
-					checkGoldenFile(t, filepath.Join(dir, "want.sse"), got)
-					continue
-				}
-				if !bytes.Equal(got, first) {
-					t.Errorf("%s: output differs from whole read\n--- got\n%s\n--- whole\n%s", v.name, got, first)
-				}
-			}
-		})
-	}
+	forEachCase(t, "testdata/openai/stream/*", func(t *testing.T, dir string) {
+		up, convert, rules := loadStreamCase(t, dir)
+		checkStreamVariants(t, rules, up, filepath.Join(dir, "want.sse"), convert, renderEvents)
+	})
 }
 
 // TestOpenAIStreamErrors checks the error values, not only their
@@ -139,11 +76,11 @@ func TestOpenAIStreamErrors(t *testing.T) {
 				r = io.MultiReader(r, iotest.ErrReader(tt.srcErr))
 			}
 			rd := tr.TransformStream(t.Context(), req, NewSSEReader(r))
-			evs, err := readAll(rd, 100)
+			evs, err := readEvents(rd)
 			if len(evs) != tt.events || !tt.check(err) {
 				t.Fatalf("got %d events, err %v; want %d events\n%s", len(evs), err, tt.events, renderEvents(evs, err))
 			}
-			if ierr := checkInvariants(evs, err != nil); ierr != nil {
+			if ierr := checkStream(evs, err != nil); ierr != nil {
 				t.Errorf("invariant: %v", ierr)
 			}
 			// The error is sticky.
@@ -167,11 +104,11 @@ func TestOpenAIStreamLargeArguments(t *testing.T) {
 	for _, v := range streamVariants[:2] {
 		t.Run(v.name, func(t *testing.T) {
 			tr := testOpenAI(t, nil)
-			evs, err := runOpenAIStream(t, tr, &Request{Model: "m"}, v.wrap(up.Bytes()))
+			evs, err := readEvents(tr.TransformStream(t.Context(), &Request{Model: "m"}, upstreamSSE(v.wrap(up.Bytes()))))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := checkInvariants(evs, false); err != nil {
+			if err := checkStream(evs, false); err != nil {
 				t.Fatal(err)
 			}
 			var got strings.Builder
@@ -200,14 +137,14 @@ func TestOpenAIStreamFinalFrameWithoutBlankLine(t *testing.T) {
 		tr := testOpenAI(t, nil)
 		src := NewSSEReader(strings.NewReader(up))
 		src.DispatchAtEOF = lenient
-		evs, err := readAll(tr.TransformStream(t.Context(), &Request{Model: "m"}, src), 100)
+		evs, err := readEvents(tr.TransformStream(t.Context(), &Request{Model: "m"}, src))
 		if lenient && err != nil {
 			t.Errorf("lenient: err = %v, want clean end", err)
 		}
 		if !lenient && !errors.Is(err, ErrTruncated) {
 			t.Errorf("strict: err = %v, want ErrTruncated (the [DONE] frame was never completed)", err)
 		}
-		if ierr := checkInvariants(evs, err != nil); ierr != nil {
+		if ierr := checkStream(evs, err != nil); ierr != nil {
 			t.Error(ierr)
 		}
 	}
@@ -223,65 +160,12 @@ func TestResponseEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := readAll(responseEvents(resp), 100)
+	evs, err := readEvents(responseEvents(resp))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkInvariants(evs, false); err != nil {
+	if err := checkStream(evs, false); err != nil {
 		t.Fatal(err)
 	}
-	checkGoldenFile(t, "testdata/openai/replay/json_body.want.sse", renderEvents(evs, nil))
-}
-
-// TestCheckInvariants makes sure the checker used on every stream output
-// rejects each kind of violation.
-func TestCheckInvariants(t *testing.T) {
-	e := func(typ, data string) Event { return Event{Type: typ, Data: []byte(data)} }
-	ms := e("message_start", `{"type":"message_start","message":{}}`)
-	st := func(i int, typ string) Event {
-		cb := `{"type":"text","text":""}`
-		switch typ {
-		case "tool_use":
-			cb = `{"type":"tool_use","id":"toolu_1","name":"x","input":{}}`
-		case "thinking":
-			cb = `{"type":"thinking","thinking":"","signature":""}`
-		}
-		return e("content_block_start", `{"type":"content_block_start","index":`+string(rune('0'+i))+`,"content_block":`+cb+`}`)
-	}
-	td := func(i int) Event {
-		return e("content_block_delta", `{"type":"content_block_delta","index":`+string(rune('0'+i))+`,"delta":{"type":"text_delta","text":"x"}}`)
-	}
-	x := func(i int) Event {
-		return e("content_block_stop", `{"type":"content_block_stop","index":`+string(rune('0'+i))+`}`)
-	}
-	md := func(r string) Event {
-		return e("message_delta", `{"type":"message_delta","delta":{"stop_reason":"`+r+`"},"usage":{"output_tokens":0}}`)
-	}
-	stop := e("message_stop", `{"type":"message_stop"}`)
-	good := []Event{ms, st(0, "text"), td(0), x(0), md("end_turn"), stop}
-	if err := checkInvariants(good, false); err != nil {
-		t.Fatalf("good stream rejected: %v", err)
-	}
-	bad := map[string][]Event{
-		"no message_start":      {st(0, "text"), x(0), md("end_turn"), stop},
-		"two message_start":     {ms, ms, md("end_turn"), stop},
-		"index gap":             {ms, st(1, "text"), x(1), md("end_turn"), stop},
-		"two open blocks":       {ms, st(0, "text"), st(1, "text"), x(1), x(0), md("end_turn"), stop},
-		"delta to closed block": {ms, st(0, "text"), x(0), td(0), md("end_turn"), stop},
-		"text delta in tool":    {ms, st(0, "tool_use"), td(0), x(0), md("end_turn"), stop},
-		"delta before stop":     {ms, st(0, "text"), md("end_turn"), x(0), stop},
-		"bad stop reason":       {ms, md("error"), stop},
-		"missing message_stop":  {ms, md("end_turn")},
-		"event after stop":      {ms, md("end_turn"), stop, td(0)},
-		"done marker":           {ms, e("", "[DONE]")},
-		"name mismatch":         {ms, e("content_block_stop", `{"type":"message_stop"}`)},
-	}
-	for name, evs := range bad {
-		if err := checkInvariants(evs, false); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	if err := checkInvariants([]Event{ms, md("end_turn"), stop}, true); err == nil {
-		t.Error("a stream that both stopped and failed was accepted")
-	}
+	checkGolden(t, "testdata/openai/replay/json_body.want.sse", renderEvents(evs, nil))
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"image"
 	"image/color/palette"
@@ -23,20 +22,6 @@ import (
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 )
 
-// The -update flag may be defined by another test file of the package;
-// define it here only if it is not.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata golden files")
-	}
-}
-
-// tokensUpdating reports whether -update asks to rewrite testdata/tokens.
-func tokensUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
 // refTiktoken is tiktoken-go's cl100k_base, the reference for text counts.
 var refTiktoken = sync.OnceValues(func() (*tiktoken.Tiktoken, error) {
 	tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader())
@@ -52,15 +37,6 @@ func tiktokenCount(t testing.TB, s string) int {
 	return len(tk.EncodeOrdinary(s))
 }
 
-func tokensCompactJSON(t testing.TB, raw string) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(raw)); err != nil {
-		t.Fatalf("compact %s: %v", raw, err)
-	}
-	return b.String()
-}
-
 // refCount counts req by the rules of TokenCounter, independently: text
 // with tiktoken-go, no cache, tool results decoded as blocks.
 func refCount(t testing.TB, req *Request) int {
@@ -70,7 +46,7 @@ func refCount(t testing.TB, req *Request) int {
 		if len(raw) == 0 {
 			return 0
 		}
-		return text(tokensCompactJSON(t, string(raw)))
+		return text(compactJSON(t, raw))
 	}
 	var block func(b *ContentBlock) int
 	blocks := func(raw json.RawMessage) int {
@@ -358,7 +334,7 @@ func TestTokenCounterConcurrent(t *testing.T) {
 // the result against the golden count and the tiktoken-go reference.
 func TestTokenCountGolden(t *testing.T) {
 	dir := filepath.Join("testdata", "tokens")
-	if tokensUpdating() {
+	if *update {
 		writeTokenTestdata(t, dir)
 	}
 	var golden map[string]int

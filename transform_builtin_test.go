@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,61 +12,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// The -update flag rewrites golden files; registered here unless another
-// test file of the package registered it first.
-var _ = func() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata golden files")
-	}
-	return true
-}()
-
-func trUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// trGolden compares got with the golden file at path, or rewrites it with
-// -update.
-func trGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if trUpdate() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update after checking the diff)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
-func trRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func trIndent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		t.Fatalf("indent %s: %v", b, err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes()
-}
 
 // randomIDs matches the ids the router makes up, which goldens cannot hold.
 var randomIDs = regexp.MustCompile(`\b(toolu|msg|call)_[A-Za-z0-9]{24}\b`)
@@ -123,159 +66,6 @@ func trFormat(c *Chain) Transformer {
 	return NewOpenAI(c.OpenAI)
 }
 
-// trEvents reads every event of r, and the error that ended it (nil for
-// io.EOF).
-func trEvents(r EventReader) ([]Event, error) {
-	var out []Event
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-		if len(out) > 100000 {
-			return out, errors.New("endless stream")
-		}
-	}
-}
-
-func trSSE(events []Event) []byte {
-	var b []byte
-	for _, ev := range events {
-		b = AppendEvent(b, ev)
-	}
-	return b
-}
-
-// hubStreamProblems checks the invariants strict clients rely on (I1–I6
-// of protocol.md §4.5): one message_start first; blocks numbered 0, 1, 2,
-// ... in start order; one block open at a time; deltas only to the open
-// block and of its type; every thinking block signed; tool input that
-// parses as a JSON object; message_delta after the last block, then
-// message_stop, last. complete says whether the stream must have ended.
-func hubStreamProblems(events []Event, complete bool) []string {
-	var probs []string
-	bad := func(i int, f string, a ...any) {
-		probs = append(probs, fmt.Sprintf("event %d: ", i)+fmt.Sprintf(f, a...))
-	}
-	started, delta, stopped := false, false, false
-	next, open := 0, -1
-	openType := ""
-	var sig bool
-	var input strings.Builder
-	for i, ev := range events {
-		typ := eventTypeOf(ev.Data)
-		if ev.Type != "" && ev.Type != typ {
-			bad(i, "event name %q but data type %q", ev.Type, typ)
-		}
-		if stopped {
-			bad(i, "%s after message_stop", typ)
-			continue
-		}
-		if !started && typ != "message_start" {
-			bad(i, "%s before message_start", typ)
-		}
-		var e struct {
-			Index        int             `json:"index"`
-			ContentBlock hubBlock        `json:"content_block"`
-			Delta        json.RawMessage `json:"delta"`
-		}
-		json.Unmarshal(ev.Data, &e)
-		switch typ {
-		case "message_start":
-			if started {
-				bad(i, "second message_start")
-			}
-			started = true
-		case "content_block_start":
-			if delta {
-				bad(i, "block after message_delta")
-			}
-			if open >= 0 {
-				bad(i, "block %d started while %d is open", e.Index, open)
-			}
-			if e.Index != next {
-				bad(i, "block index %d, want %d", e.Index, next)
-			}
-			next = e.Index + 1
-			open, openType, sig = e.Index, e.ContentBlock.Type, false
-			input.Reset()
-			if openType == "text" && e.ContentBlock.Text != "" {
-				bad(i, "text block starts with text")
-			}
-		case "content_block_delta":
-			var d struct {
-				Type        string `json:"type"`
-				Signature   string `json:"signature"`
-				PartialJSON string `json:"partial_json"`
-			}
-			json.Unmarshal(e.Delta, &d)
-			if e.Index != open {
-				bad(i, "delta to block %d while %d is open", e.Index, open)
-				continue
-			}
-			want := map[string]string{"text_delta": "text", "citations_delta": "text", "thinking_delta": "thinking",
-				"signature_delta": "thinking", "input_json_delta": "tool_use"}[d.Type]
-			got := openType
-			if got == "server_tool_use" {
-				got = "tool_use"
-			}
-			if want != got {
-				bad(i, "%s to a %s block", d.Type, openType)
-			}
-			if d.Type == "signature_delta" {
-				sig = d.Signature != ""
-			}
-			input.WriteString(d.PartialJSON)
-		case "content_block_stop":
-			if e.Index != open {
-				bad(i, "stop of block %d while %d is open", e.Index, open)
-				continue
-			}
-			if openType == "thinking" && !sig {
-				bad(i, "thinking block %d closed without a signature", open)
-			}
-			if (openType == "tool_use" || openType == "server_tool_use") && input.Len() > 0 {
-				var obj map[string]json.RawMessage
-				if err := json.Unmarshal([]byte(input.String()), &obj); err != nil {
-					bad(i, "tool input %q is not a JSON object: %v", input.String(), err)
-				}
-			}
-			open = -1
-		case "message_delta":
-			if open >= 0 {
-				bad(i, "message_delta while block %d is open", open)
-			}
-			if delta {
-				bad(i, "second message_delta")
-			}
-			delta = true
-		case "message_stop":
-			if !delta {
-				bad(i, "message_stop without message_delta")
-			}
-			stopped = true
-		case "ping":
-		default:
-			bad(i, "unexpected event %q", typ)
-		}
-	}
-	if complete && !stopped {
-		probs = append(probs, "stream did not end with message_stop")
-	}
-	return probs
-}
-
-func trCheckStream(t *testing.T, events []Event, complete bool) {
-	t.Helper()
-	for _, p := range hubStreamProblems(events, complete) {
-		t.Error(p)
-	}
-}
-
 // TestTransformerGoldens runs every case under testdata/transformers: a
 // directory with use.json (the chain) and any of
 //
@@ -306,18 +96,18 @@ func TestTransformerGoldens(t *testing.T) {
 func runTransformerCase(t *testing.T, dir string) {
 	ctx := t.Context()
 	var uses []trUse
-	if err := json.Unmarshal(trRead(t, filepath.Join(dir, "use.json")), &uses); err != nil {
+	if err := json.Unmarshal(readOptional(t, filepath.Join(dir, "use.json")), &uses); err != nil {
 		t.Fatalf("use.json: %v", err)
 	}
 	req := &Request{Model: "m", MaxTokens: 1024, Messages: []Message{{Role: "user", Content: Content{{Type: "text", Text: "hi"}}}}}
-	if b := trRead(t, filepath.Join(dir, "request.json")); b != nil {
+	if b := readOptional(t, filepath.Join(dir, "request.json")); b != nil {
 		req = new(Request)
 		if err := json.Unmarshal(b, req); err != nil {
 			t.Fatalf("request.json: %v", err)
 		}
 	}
 	req.ClientModel = "claude-sonnet-4-5"
-	c := trChain(t, string(trRead(t, filepath.Join(dir, "model.txt"))), uses)
+	c := trChain(t, string(readOptional(t, filepath.Join(dir, "model.txt"))), uses)
 	format := trFormat(c)
 	needFormat := func() bool {
 		if format == nil {
@@ -335,15 +125,15 @@ func runTransformerCase(t *testing.T, dir string) {
 			}
 		}
 	}
-	if trRead(t, filepath.Join(dir, "request.json")) != nil {
+	if readOptional(t, filepath.Join(dir, "request.json")) != nil {
 		b, err := hreq.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		trGolden(t, filepath.Join(dir, "request.golden.json"), trIndent(t, b))
+		checkGolden(t, filepath.Join(dir, "request.golden.json"), indentJSON(t, b))
 	}
 	var up *UpstreamRequest
-	if b := trRead(t, filepath.Join(dir, "upstream.json")); b != nil {
+	if b := readOptional(t, filepath.Join(dir, "upstream.json")); b != nil {
 		up = &UpstreamRequest{Body: b}
 	} else if _, err := os.Stat(filepath.Join(dir, "upstream.golden.json")); err == nil && needFormat() {
 		var err error
@@ -359,17 +149,17 @@ func runTransformerCase(t *testing.T, dir string) {
 				}
 			}
 		}
-		trGolden(t, filepath.Join(dir, "upstream.golden.json"), trIndent(t, up.Body))
+		checkGolden(t, filepath.Join(dir, "upstream.golden.json"), indentJSON(t, up.Body))
 	}
 
 	// Response effect.
 	var resp *Response
-	if b := trRead(t, filepath.Join(dir, "response.json")); b != nil {
+	if b := readOptional(t, filepath.Join(dir, "response.json")); b != nil {
 		resp = new(Response)
 		if err := json.Unmarshal(b, resp); err != nil {
 			t.Fatalf("response.json: %v", err)
 		}
-	} else if b := trRead(t, filepath.Join(dir, "upstream_response.json")); b != nil && needFormat() {
+	} else if b := readOptional(t, filepath.Join(dir, "upstream_response.json")); b != nil && needFormat() {
 		var err error
 		if resp, err = format.TransformResponse(ctx, hreq, b); err != nil {
 			t.Fatalf("TransformResponse: %v", err)
@@ -389,47 +179,54 @@ func runTransformerCase(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		checkResponseIDs(t, resp)
-		trGolden(t, filepath.Join(dir, "response.golden.json"), trStable(trIndent(t, b)))
+		checkGolden(t, filepath.Join(dir, "response.golden.json"), trStable(indentJSON(t, b)))
 	}
 
-	// Stream effect: whole, and one byte at a time.
-	var src func() EventReader
-	if b := trRead(t, filepath.Join(dir, "stream.sse")); b != nil {
-		src = func() EventReader { return NewSSEReader(bytes.NewReader(b)) }
-	} else if b := trRead(t, filepath.Join(dir, "upstream.sse")); b != nil && needFormat() {
-		src = func() EventReader {
-			return format.TransformStream(ctx, hreq, NewSSEReader(bytes.NewReader(b)))
+	// Stream effect, in every read variant.
+	hooks := func(r EventReader) EventReader {
+		for i := len(c.Hooks) - 1; i >= 0; i-- {
+			if h := c.Hooks[i].Stream; h != nil {
+				r = h(ctx, hreq, r)
+			}
+		}
+		return r
+	}
+	hub := readOptional(t, filepath.Join(dir, "stream.sse"))
+	in, convert := hub, hooks
+	if in == nil {
+		if b := readOptional(t, filepath.Join(dir, "upstream.sse")); b != nil && needFormat() {
+			in = b
+			convert = func(src EventReader) EventReader { return hooks(format.TransformStream(ctx, hreq, src)) }
 		}
 	}
-	if src != nil {
-		run := func(r EventReader) ([]Event, error) {
-			for i := len(c.Hooks) - 1; i >= 0; i-- {
-				if h := c.Hooks[i].Stream; h != nil {
-					r = h(ctx, hreq, r)
-				}
-			}
-			return trEvents(r)
-		}
-		events, err := run(src())
+	if in == nil {
+		return
+	}
+	var events []Event
+	checkStreamVariants(t, streamRules{}, in, filepath.Join(dir, "stream.golden.sse"), convert, func(evs []Event, err error) []byte {
 		if err != nil {
-			t.Fatalf("stream: %v", err)
+			t.Errorf("stream: %v", err)
 		}
-		trCheckStream(t, events, true)
-		checkStreamIDs(t, events)
-		got := trStable(trSSE(events))
-		trGolden(t, filepath.Join(dir, "stream.golden.sse"), got)
-		// Split every upstream event's deltas into one-byte pieces: the
-		// result must carry the same content.
-		if b := trRead(t, filepath.Join(dir, "stream.sse")); b != nil {
-			split, err := run(&splitDeltas{src: NewSSEReader(bytes.NewReader(b))})
-			if err != nil {
-				t.Fatalf("split stream: %v", err)
-			}
-			trCheckStream(t, split, true)
-			if g, w := streamContent(split), streamContent(events); g != w {
-				t.Errorf("content with one-byte deltas differs:\n got %s\nwant %s", g, w)
-			}
+		checkStreamIDs(t, evs)
+		if events == nil {
+			events = evs
 		}
+		return trStable(eventsSSE(evs))
+	})
+	// Split every hub event's deltas into one-byte pieces: the result must
+	// carry the same content.
+	if hub == nil {
+		return
+	}
+	split, err := readEvents(hooks(&splitDeltas{src: NewSSEReader(bytes.NewReader(hub))}))
+	if err != nil {
+		t.Fatalf("split stream: %v", err)
+	}
+	if err := checkStream(split, false); err != nil {
+		t.Errorf("split stream: %v", err)
+	}
+	if g, w := streamContent(t, split), streamContent(t, events); g != w {
+		t.Errorf("content with one-byte deltas differs:\n got %s\nwant %s", g, w)
 	}
 }
 
@@ -509,36 +306,17 @@ func (s *splitDeltas) ReadEvent() (Event, error) {
 	return s.ReadEvent()
 }
 
-// streamContent summarises the blocks of a stream: their types and
-// concatenated content, and the stop reason.
-func streamContent(events []Event) string {
+// streamContent summarises the message a stream carries, as a client
+// accumulates it: each block's type, name and content, and the stop
+// reason. Ids and signatures, which may be made up, are left out.
+func streamContent(t *testing.T, events []Event) string {
+	t.Helper()
+	blocks, stop := accumulate(t, events)
 	var out []string
-	var cur strings.Builder
-	for _, ev := range events {
-		var e struct {
-			ContentBlock hubBlock `json:"content_block"`
-			Delta        struct {
-				Type        string `json:"type"`
-				Text        string `json:"text"`
-				Thinking    string `json:"thinking"`
-				PartialJSON string `json:"partial_json"`
-				StopReason  string `json:"stop_reason"`
-			} `json:"delta"`
-		}
-		json.Unmarshal(ev.Data, &e)
-		switch eventTypeOf(ev.Data) {
-		case "content_block_start":
-			cur.Reset()
-			cur.WriteString(e.ContentBlock.Type + ":" + e.ContentBlock.Name + ":")
-		case "content_block_delta":
-			cur.WriteString(e.Delta.Text + e.Delta.Thinking + e.Delta.PartialJSON)
-		case "content_block_stop":
-			out = append(out, cur.String())
-		case "message_delta":
-			out = append(out, "stop:"+e.Delta.StopReason)
-		}
+	for _, b := range blocks {
+		out = append(out, b.Type+":"+b.Name+":"+b.Text+b.Thinking+string(b.Input))
 	}
-	b, _ := json.Marshal(out)
+	b, _ := json.Marshal(append(out, "stop:"+stop))
 	return string(b)
 }
 
@@ -816,18 +594,20 @@ func FuzzArgsRepairer(f *testing.F) {
 // TestHubRewriterIdentity checks that the identity editor keeps a stream's
 // content and invariants, and that errors from the source pass unchanged.
 func TestHubRewriterIdentity(t *testing.T) {
-	in := trRead(t, filepath.Join("testdata", "transformers", "hub.sse"))
-	events, err := trEvents(newHubRewriter(NewSSEReader(bytes.NewReader(in)), hubHandler{}))
+	in := readFile(t, filepath.Join("testdata", "transformers", "hub.sse"))
+	events, err := readEvents(newHubRewriter(NewSSEReader(bytes.NewReader(in)), hubHandler{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	trCheckStream(t, events, true)
-	orig, _ := trEvents(NewSSEReader(bytes.NewReader(in)))
-	if g, w := streamContent(events), streamContent(orig); g != w {
+	if err := checkStream(events, false); err != nil {
+		t.Error(err)
+	}
+	orig, _ := readEvents(NewSSEReader(bytes.NewReader(in)))
+	if g, w := streamContent(t, events), streamContent(t, orig); g != w {
 		t.Errorf("identity rewrite changed content:\n got %s\nwant %s", g, w)
 	}
-	if !bytes.Equal(trSSE(events), trSSE(orig)) {
-		t.Errorf("identity rewrite changed bytes:\n%s", trSSE(events))
+	if !bytes.Equal(eventsSSE(events), eventsSSE(orig)) {
+		t.Errorf("identity rewrite changed bytes:\n%s", eventsSSE(events))
 	}
 	boom := errors.New("boom")
 	n := 0
@@ -838,7 +618,7 @@ func TestHubRewriterIdentity(t *testing.T) {
 		}
 		return Event{}, boom
 	})
-	_, err = trEvents(newHubRewriter(src, hubHandler{}))
+	_, err = readEvents(newHubRewriter(src, hubHandler{}))
 	if err != boom {
 		t.Errorf("error = %v, want the source's error unchanged", err)
 	}

@@ -1,7 +1,6 @@
 package ccr
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,53 +102,6 @@ func (f *fakeDeepSeek) last() []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bodies[len(f.bodies)-1]
-}
-
-// collectStream rebuilds the content blocks of a hub SSE answer the way a
-// client does, checking the stream invariants on the way.
-func collectStream(t *testing.T, body []byte) (Content, string) {
-	t.Helper()
-	events, err := trEvents(NewSSEReader(bytes.NewReader(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	trCheckStream(t, events, true)
-	var blocks Content
-	var inputs []string
-	stop := ""
-	for _, ev := range events {
-		var e struct {
-			ContentBlock ContentBlock `json:"content_block"`
-			Delta        struct {
-				Type        string `json:"type"`
-				Text        string `json:"text"`
-				Thinking    string `json:"thinking"`
-				Signature   string `json:"signature"`
-				PartialJSON string `json:"partial_json"`
-				StopReason  string `json:"stop_reason"`
-			} `json:"delta"`
-		}
-		json.Unmarshal(ev.Data, &e)
-		switch eventTypeOf(ev.Data) {
-		case "content_block_start":
-			blocks = append(blocks, e.ContentBlock)
-			inputs = append(inputs, "")
-		case "content_block_delta":
-			b := &blocks[len(blocks)-1]
-			b.Text += e.Delta.Text
-			b.Thinking += e.Delta.Thinking
-			b.Signature += e.Delta.Signature
-			inputs[len(inputs)-1] += e.Delta.PartialJSON
-		case "message_delta":
-			stop = e.Delta.StopReason
-		}
-	}
-	for i := range blocks {
-		if blocks[i].Type == "tool_use" && inputs[i] != "" {
-			blocks[i].Input = json.RawMessage(inputs[i])
-		}
-	}
-	return blocks, stop
 }
 
 // TestDeepSeekMultiTurnTools runs a two-turn tool conversation through a

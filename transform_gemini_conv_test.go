@@ -149,59 +149,6 @@ func (f *fakeGemini3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// accumulate builds the content blocks of a message from its stream
-// events, as a client does.
-func accumulate(t *testing.T, evs []Event) (blocks []ContentBlock, stop string) {
-	t.Helper()
-	var partial []string
-	for _, ev := range evs {
-		var m struct {
-			ContentBlock ContentBlock `json:"content_block"`
-			Delta        struct {
-				Type        string `json:"type"`
-				Text        string `json:"text"`
-				Thinking    string `json:"thinking"`
-				Signature   string `json:"signature"`
-				PartialJSON string `json:"partial_json"`
-				StopReason  string `json:"stop_reason"`
-			} `json:"delta"`
-		}
-		if err := json.Unmarshal(ev.Data, &m); err != nil {
-			t.Fatal(err)
-		}
-		switch ev.Type {
-		case "content_block_start":
-			blocks = append(blocks, m.ContentBlock)
-			partial = append(partial, "")
-		case "content_block_delta":
-			b := &blocks[len(blocks)-1]
-			switch m.Delta.Type {
-			case "text_delta":
-				b.Text += m.Delta.Text
-			case "thinking_delta":
-				b.Thinking += m.Delta.Thinking
-			case "signature_delta":
-				b.Signature = m.Delta.Signature
-			case "input_json_delta":
-				partial[len(partial)-1] += m.Delta.PartialJSON
-			}
-		case "content_block_stop":
-			if b := &blocks[len(blocks)-1]; b.Type == "tool_use" {
-				b.Input = json.RawMessage("{}")
-				if p := partial[len(partial)-1]; p != "" {
-					if !json.Valid([]byte(p)) {
-						t.Fatalf("tool input %q is not JSON", p)
-					}
-					b.Input = json.RawMessage(p)
-				}
-			}
-		case "message_delta":
-			stop = m.Delta.StopReason
-		}
-	}
-	return blocks, stop
-}
-
 // TestGeminiMultiTurnThoughtSignatures drives the transformer through a
 // three-turn tool conversation against a fake Gemini 3 that enforces
 // thought signatures: the signatures it issues must come back with the
@@ -255,12 +202,14 @@ func TestGeminiMultiTurnThoughtSignatures(t *testing.T) {
 			t.Fatalf("turn %d: %v", turn, g.TransformError(resp.StatusCode, resp.Header, body))
 		}
 		if stream {
-			evs, err, _ := runStream(t, g, req, resp.Body)
+			evs, err := convertStream(t, g, req, resp.Body)
 			resp.Body.Close()
 			if err != nil {
 				t.Fatalf("turn %d: stream: %v", turn, err)
 			}
-			checkStreamInvariants(t, evs, true)
+			if err := checkStream(evs, false); err != nil {
+				t.Fatalf("turn %d: %v", turn, err)
+			}
 			blocks, stop = accumulate(t, evs)
 		} else {
 			body, _ := io.ReadAll(resp.Body)
@@ -387,13 +336,11 @@ func TestGeminiThroughRouter(t *testing.T) {
 	if w.Code != 200 || w.Header().Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream: %d %s", w.Code, w.Body)
 	}
-	evs := readAllEvents(t, w.Body.Bytes())
-	checkStreamInvariants(t, evs, true)
-	blocks, stop := accumulate(t, evs)
+	blocks, stop := collectStream(t, w.Body.Bytes())
 	if stop != "tool_use" || len(blocks) != 3 || !strings.Contains(blocks[1].ID, "__tsig_") {
 		t.Fatalf("stream through router: stop %q, blocks %+v", stop, blocks)
 	}
-	if !strings.Contains(string(evs[0].Data), `"model":"claude-sonnet-4-5"`) {
+	if evs := sseBodyEvents(t, w.Body.Bytes()); !strings.Contains(string(evs[0].Data), `"model":"claude-sonnet-4-5"`) {
 		t.Errorf("message_start does not echo the client's model: %s", evs[0].Data)
 	}
 
@@ -417,23 +364,5 @@ func TestGeminiThroughRouter(t *testing.T) {
 	}
 	if n := tokens.calls.Load(); n != 1 {
 		t.Errorf("token endpoint called %d times for two requests", n)
-	}
-}
-
-func readAllEvents(t *testing.T, b []byte) []Event {
-	t.Helper()
-	r := NewSSEReader(bytes.NewReader(b))
-	var evs []Event
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			return evs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Type != "ping" {
-			evs = append(evs, ev)
-		}
 	}
 }

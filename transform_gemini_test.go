@@ -2,12 +2,9 @@ package ccr
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,58 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"testing/iotest"
 )
-
-// The -update flag may be defined by another test file of the package;
-// define it here only if it is not.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata golden files")
-	}
-}
-
-func goldenUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// checkGolden compares got with the golden file, or rewrites it under
-// -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if goldenUpdating() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s mismatch\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // genIDRe matches the random part of router-generated ids.
 var genIDRe = regexp.MustCompile(`\b(msg|toolu|srvtoolu)_[A-Za-z0-9]{24}`)
 
 func normalizeIDs(b []byte) []byte { return genIDRe.ReplaceAll(b, []byte("${1}_GEN")) }
-
-func indentJSON(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		t.Fatalf("indent %s: %v", b, err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes()
-}
 
 // geminiTestCase is the input file of a request or response golden case.
 type geminiTestCase struct {
@@ -78,12 +29,8 @@ type geminiTestCase struct {
 
 func loadGeminiCase(t *testing.T, path string) (*gemini, *Request, geminiTestCase) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tc geminiTestCase
-	dec := json.NewDecoder(bytes.NewReader(b))
+	dec := json.NewDecoder(bytes.NewReader(readFile(t, path)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&tc); err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -126,239 +73,52 @@ func renderResult(t *testing.T, v any, err error) []byte {
 }
 
 func TestGeminiRequestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/gemini/request/*.in.json")
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".in.json")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			g, req, _ := loadGeminiCase(t, f)
-			up, err := g.TransformRequest(t.Context(), req)
-			var got []byte
-			if err != nil {
-				got = renderResult(t, nil, err)
-			} else {
-				got = append([]byte(fmt.Sprintf("POST %s\n", up.Path)), indentJSON(t, up.Body)...)
-				if !json.Valid(up.Body) {
-					t.Fatalf("invalid JSON body")
-				}
+	forEachCase(t, "testdata/gemini/request/*.in.json", func(t *testing.T, f string) {
+		g, req, _ := loadGeminiCase(t, f)
+		up, err := g.TransformRequest(t.Context(), req)
+		var got []byte
+		if err != nil {
+			got = renderResult(t, nil, err)
+		} else {
+			got = append([]byte(fmt.Sprintf("POST %s\n", up.Path)), indentJSON(t, up.Body)...)
+			if !json.Valid(up.Body) {
+				t.Fatalf("invalid JSON body")
 			}
-			checkGolden(t, strings.TrimSuffix(f, ".in.json")+".golden", got)
-		})
-	}
+		}
+		checkGolden(t, strings.TrimSuffix(f, ".in.json")+".golden", got)
+	})
 }
 
 func TestGeminiResponseGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/gemini/response/*.in.json")
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".in.json")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			g, req, tc := loadGeminiCase(t, f)
-			resp, err := g.TransformResponse(t.Context(), req, tc.Upstream)
-			checkGolden(t, strings.TrimSuffix(f, ".in.json")+".golden.json", renderResult(t, resp, err))
-		})
-	}
+	forEachCase(t, "testdata/gemini/response/*.in.json", func(t *testing.T, f string) {
+		g, req, tc := loadGeminiCase(t, f)
+		resp, err := g.TransformResponse(t.Context(), req, tc.Upstream)
+		checkGolden(t, strings.TrimSuffix(f, ".in.json")+".golden.json", renderResult(t, resp, err))
+	})
 }
 
-// sseReaderFor returns the reader the router gives a transformer for an
-// upstream body.
-func sseReaderFor(r io.Reader) EventReader {
-	s := NewSSEReader(r)
-	s.DispatchAtEOF = true
-	return s
+// renderGeminiStream renders the events and the final error of a stream
+// for a golden file, with generated ids masked.
+func renderGeminiStream(evs []Event, err error) []byte {
+	buf := eventsSSE(evs)
+	if err != nil {
+		e := asError(err)
+		buf = fmt.Appendf(buf, ": status %d, truncated %v\n", e.status(), errors.Is(err, ErrTruncated))
+		buf = AppendEvent(buf, errorEvent(e))
+	}
+	return normalizeIDs(buf)
 }
-
-// runStream converts an upstream SSE body and renders the Anthropic
-// events, and the final error if any, as SSE text.
-func runStream(t testing.TB, tr Transformer, req *Request, upstream io.Reader) ([]Event, error, []byte) {
-	t.Helper()
-	out := tr.TransformStream(context.Background(), req, sseReaderFor(upstream))
-	var evs []Event
-	var buf []byte
-	for i := 0; ; i++ {
-		if i > 100000 {
-			t.Fatal("stream does not end")
-		}
-		ev, err := out.ReadEvent()
-		if err == io.EOF {
-			return evs, nil, buf
-		}
-		if err != nil {
-			e := asError(err)
-			buf = fmt.Appendf(buf, ": status %d, truncated %v\n", e.status(), errors.Is(err, ErrTruncated))
-			buf = AppendEvent(buf, errorEvent(e))
-			// Errors are sticky.
-			if _, err2 := out.ReadEvent(); err2 == nil {
-				t.Errorf("ReadEvent after error returned an event")
-			}
-			return evs, err, buf
-		}
-		evs = append(evs, ev)
-		buf = AppendEvent(buf, ev)
-	}
-}
-
-// checkStreamInvariants verifies I1–I4 and I6 of protocol.md §1.7 on evs.
-// complete says whether the stream ended with io.EOF.
-func checkStreamInvariants(t testing.TB, evs []Event, complete bool) {
-	t.Helper()
-	type blk struct {
-		Type string `json:"type"`
-	}
-	var msg struct {
-		Type         string          `json:"type"`
-		Index        *int            `json:"index"`
-		ContentBlock blk             `json:"content_block"`
-		Delta        json.RawMessage `json:"delta"`
-	}
-	next, open, openType := 0, -1, ""
-	sawDelta, sawStop := false, false
-	for i, ev := range evs {
-		msg.Index = nil
-		msg.ContentBlock = blk{}
-		if err := json.Unmarshal(ev.Data, &msg); err != nil {
-			t.Fatalf("event %d: bad JSON %s", i, ev.Data)
-		}
-		if msg.Type != ev.Type {
-			t.Fatalf("event %d: event name %q, data type %q", i, ev.Type, msg.Type)
-		}
-		if sawStop {
-			t.Fatalf("event %d (%s) after message_stop", i, ev.Type)
-		}
-		if i == 0 && ev.Type != "message_start" {
-			t.Fatalf("first event %s, want message_start", ev.Type)
-		}
-		switch ev.Type {
-		case "message_start":
-			if i != 0 {
-				t.Fatalf("message_start at %d", i)
-			}
-		case "content_block_start":
-			if sawDelta {
-				t.Fatalf("block after message_delta")
-			}
-			if open >= 0 {
-				t.Fatalf("event %d: block %d started while %d open", i, *msg.Index, open)
-			}
-			if msg.Index == nil || *msg.Index != next {
-				t.Fatalf("event %d: index %v, want %d", i, msg.Index, next)
-			}
-			switch msg.ContentBlock.Type {
-			case "web_search_tool_result":
-				// complete in its start event
-			case "server_tool_use":
-				openType = "tool_use"
-			default:
-				openType = msg.ContentBlock.Type
-			}
-			open = next
-			next++
-		case "content_block_delta":
-			if msg.Index == nil || *msg.Index != open {
-				t.Fatalf("event %d: delta for %v, open %d", i, msg.Index, open)
-			}
-			var d struct {
-				Type string `json:"type"`
-			}
-			json.Unmarshal(msg.Delta, &d)
-			want := map[string]string{"text_delta": "text", "input_json_delta": "tool_use", "thinking_delta": "thinking", "signature_delta": "thinking"}[d.Type]
-			if want != openType {
-				t.Fatalf("event %d: %s in %s block", i, d.Type, openType)
-			}
-		case "content_block_stop":
-			if msg.Index == nil || *msg.Index != open {
-				t.Fatalf("event %d: stop for %v, open %d", i, msg.Index, open)
-			}
-			open = -1
-		case "message_delta":
-			if open >= 0 {
-				t.Fatalf("message_delta with block %d open", open)
-			}
-			var d struct {
-				Delta struct {
-					StopReason string `json:"stop_reason"`
-				} `json:"delta"`
-			}
-			json.Unmarshal(ev.Data, &d)
-			switch d.Delta.StopReason {
-			case "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded":
-			default:
-				t.Fatalf("bad stop_reason %q", d.Delta.StopReason)
-			}
-			sawDelta = true
-		case "message_stop":
-			if !sawDelta {
-				t.Fatalf("message_stop without message_delta")
-			}
-			sawStop = true
-		default:
-			t.Fatalf("unexpected event %q", ev.Type)
-		}
-		// web_search_tool_result closes in the next event.
-		if ev.Type == "content_block_start" && msg.ContentBlock.Type == "web_search_tool_result" {
-			openType = "none"
-		}
-	}
-	if complete && !sawStop {
-		t.Fatalf("clean end without message_stop")
-	}
-	if !complete && sawStop {
-		t.Fatalf("error after message_stop")
-	}
-}
-
-// crlf converts LF framing to CRLF, as Gemini and Vertex send it.
-func crlf(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) }
 
 func TestGeminiStreamGolden(t *testing.T) {
-	dirs, _ := filepath.Glob("testdata/gemini/stream/*")
-	if len(dirs) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			g, req := newGemini(GeminiOptions{}, "gemini"), &Request{Model: "gemini-2.5-flash"}
-			if _, err := os.Stat(filepath.Join(dir, "request.json")); err == nil {
-				g, req, _ = loadGeminiCase(t, filepath.Join(dir, "request.json"))
-			}
-			req.ClientModel = "gemini," + req.Model
-			upstream, err := os.ReadFile(filepath.Join(dir, "upstream.sse"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			variants := []struct {
-				name string
-				r    func() io.Reader
-			}{
-				{"whole", func() io.Reader { return bytes.NewReader(upstream) }},
-				{"onebyte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(upstream)) }},
-				{"half", func() io.Reader { return iotest.HalfReader(bytes.NewReader(upstream)) }},
-				{"crlf", func() io.Reader { return bytes.NewReader(crlf(upstream)) }},
-				{"crlf-onebyte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(crlf(upstream))) }},
-			}
-			var first []byte
-			for _, v := range variants {
-				evs, err, got := runStream(t, g, req, v.r())
-				checkStreamInvariants(t, evs, err == nil)
-				got = normalizeIDs(got)
-				if first == nil {
-					first = got
-					checkGolden(t, filepath.Join(dir, "want.sse"), got)
-					continue
-				}
-				if !bytes.Equal(got, first) {
-					t.Errorf("%s: output differs from whole run\n--- got\n%s\n--- whole\n%s", v.name, got, first)
-				}
-			}
-		})
-	}
+	forEachCase(t, "testdata/gemini/stream/*", func(t *testing.T, dir string) {
+		g, req := newGemini(GeminiOptions{}, "gemini"), &Request{Model: "gemini-2.5-flash"}
+		if _, err := os.Stat(filepath.Join(dir, "request.json")); err == nil {
+			g, req, _ = loadGeminiCase(t, filepath.Join(dir, "request.json"))
+		}
+		req.ClientModel = "gemini," + req.Model
+		checkStreamVariants(t, streamRules{}, readFile(t, filepath.Join(dir, "upstream.sse")), filepath.Join(dir, "want.sse"),
+			func(src EventReader) EventReader { return g.TransformStream(t.Context(), req, src) }, renderGeminiStream)
+	})
 }
 
 // TestGeminiToolIDs checks the tool-id format of protocol.md §4.6.2 and its

@@ -8,13 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"testing/iotest"
 )
 
 // testResponses returns the Responses transformer built through its
@@ -29,8 +26,7 @@ func testResponses(t *testing.T, options json.RawMessage) *responses {
 	if !ok {
 		t.Fatalf("Format = %T", c.Format)
 	}
-	var n atomic.Int64
-	r.newID = func(p string) string { return fmt.Sprintf("%s%024d", p, n.Add(1)) }
+	r.newID = countingIDs()
 	return r
 }
 
@@ -44,50 +40,36 @@ func rsTestRequest() *Request {
 }
 
 func TestResponsesRequest(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "request", "*"))
-	if len(dirs) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			var req Request
-			if err := json.Unmarshal(trRead(t, filepath.Join(dir, "request.json")), &req); err != nil {
-				t.Fatal(err)
-			}
-			tr := testResponses(t, trRead(t, filepath.Join(dir, "options.json")))
-			up, err := tr.TransformRequest(t.Context(), &req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if up.Path != "" || up.URL != "" || up.Stream != (req.Stream || tr.opts.AlwaysStream) || up.Auth != "" {
-				t.Errorf("upstream request %+v: want the base URL as is, bearer auth, stream %v", up, req.Stream)
-			}
-			trGolden(t, filepath.Join(dir, "upstream.golden.json"), trIndent(t, up.Body))
-		})
-	}
+	forEachCase(t, filepath.Join("testdata", "responses", "request", "*"), func(t *testing.T, dir string) {
+		var req Request
+		if err := json.Unmarshal(readFile(t, filepath.Join(dir, "request.json")), &req); err != nil {
+			t.Fatal(err)
+		}
+		tr := testResponses(t, readOptional(t, filepath.Join(dir, "options.json")))
+		up, err := tr.TransformRequest(t.Context(), &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Path != "" || up.URL != "" || up.Stream != (req.Stream || tr.opts.AlwaysStream) || up.Auth != "" {
+			t.Errorf("upstream request %+v: want the base URL as is, bearer auth, stream %v", up, req.Stream)
+		}
+		checkGolden(t, filepath.Join(dir, "upstream.golden.json"), indentJSON(t, up.Body))
+	})
 }
 
 func TestResponsesResponse(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "response", "*"))
-	if len(dirs) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			tr := testResponses(t, nil)
-			resp, err := tr.TransformResponse(t.Context(), rsTestRequest(), trRead(t, filepath.Join(dir, "upstream.json")))
-			var got []byte
-			if err != nil {
-				got = []byte(errorLine(err) + "\n")
-			} else {
-				b, _ := marshalNoEscape(resp)
-				got = trIndent(t, b)
-			}
-			trGolden(t, filepath.Join(dir, "response.golden.txt"), got)
-		})
-	}
+	forEachCase(t, filepath.Join("testdata", "responses", "response", "*"), func(t *testing.T, dir string) {
+		tr := testResponses(t, nil)
+		resp, err := tr.TransformResponse(t.Context(), rsTestRequest(), readFile(t, filepath.Join(dir, "upstream.json")))
+		var got []byte
+		if err != nil {
+			got = []byte(errorLine(err) + "\n")
+		} else {
+			b, _ := marshalNoEscape(resp)
+			got = indentJSON(t, b)
+		}
+		checkGolden(t, filepath.Join(dir, "response.golden.txt"), got)
+	})
 }
 
 func errorLine(err error) string {
@@ -101,39 +83,23 @@ func errorLine(err error) string {
 	return "ERROR " + err.Error()
 }
 
-// TestResponsesStream converts every upstream transcript, whole and read
-// one byte at a time, checks the hub stream invariants, and compares with
-// the golden transcript (an error that ends the stream is its last line).
+// TestResponsesStream converts every upstream transcript in every read
+// variant, checks the stream invariants, and compares with the golden
+// transcript (an error that ends the stream is its last line).
 func TestResponsesStream(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("testdata", "responses", "stream", "*"))
-	if len(dirs) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			in := trRead(t, filepath.Join(dir, "upstream.sse"))
-			run := func(r io.Reader) []byte {
-				tr := testResponses(t, nil)
-				events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(r)))
-				trCheckStream(t, events, err == nil)
-				out := trSSE(events)
+	forEachCase(t, filepath.Join("testdata", "responses", "stream", "*"), func(t *testing.T, dir string) {
+		checkStreamVariants(t, streamRules{}, readFile(t, filepath.Join(dir, "upstream.sse")), filepath.Join(dir, "stream.golden.sse"),
+			func(src EventReader) EventReader {
+				return testResponses(t, nil).TransformStream(t.Context(), rsTestRequest(), src)
+			},
+			func(evs []Event, err error) []byte {
+				out := eventsSSE(evs)
 				if err != nil {
 					out = append(out, errorLine(err)+"\n"...)
 				}
 				return out
-			}
-			got := run(bytes.NewReader(in))
-			trGolden(t, filepath.Join(dir, "stream.golden.sse"), got)
-			if slow := run(iotest.OneByteReader(bytes.NewReader(in))); !bytes.Equal(slow, got) {
-				t.Errorf("one byte at a time:\n%s", slow)
-			}
-			crlf := bytes.ReplaceAll(in, []byte("\n"), []byte("\r\n"))
-			if c := run(bytes.NewReader(crlf)); !bytes.Equal(c, got) {
-				t.Errorf("with CRLF:\n%s", c)
-			}
-		})
-	}
+			})
+	})
 }
 
 // TestResponsesStreamErrorsBeforeContent checks that an upstream failure
@@ -144,7 +110,7 @@ func TestResponsesStreamErrorsBeforeContent(t *testing.T) {
 		name   string
 		status int
 	}{{"failed", 500}, {"error-event", 400}} {
-		in := trRead(t, filepath.Join("testdata", "responses", "stream", c.name, "upstream.sse"))
+		in := readFile(t, filepath.Join("testdata", "responses", "stream", c.name, "upstream.sse"))
 		tr := testResponses(t, nil)
 		s := tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in)))
 		_, err := s.ReadEvent()
@@ -162,35 +128,14 @@ func TestResponsesStreamErrorsBeforeContent(t *testing.T) {
 // Responses API, sent back by the client as the thinking block it became,
 // reaches the API again as a reasoning item with its encrypted content.
 func TestResponsesReasoningRoundTrip(t *testing.T) {
-	in := trRead(t, filepath.Join("testdata", "responses", "stream", "reasoning", "upstream.sse"))
+	in := readFile(t, filepath.Join("testdata", "responses", "stream", "reasoning", "upstream.sse"))
 	tr := testResponses(t, nil)
-	events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
+	events, err := readEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Rebuild the assistant turn the way a client accumulates it.
-	var blocks Content
-	for _, ev := range events {
-		var e struct {
-			ContentBlock ContentBlock `json:"content_block"`
-			Delta        struct {
-				Type      string `json:"type"`
-				Text      string `json:"text"`
-				Thinking  string `json:"thinking"`
-				Signature string `json:"signature"`
-			} `json:"delta"`
-		}
-		json.Unmarshal(ev.Data, &e)
-		switch eventTypeOf(ev.Data) {
-		case "content_block_start":
-			blocks = append(blocks, e.ContentBlock)
-		case "content_block_delta":
-			b := &blocks[len(blocks)-1]
-			b.Text += e.Delta.Text
-			b.Thinking += e.Delta.Thinking
-			b.Signature += e.Delta.Signature
-		}
-	}
+	blocks, _ := accumulate(t, events)
 	req := &Request{Model: "gpt-5", MaxTokens: 100, Messages: []Message{
 		{Role: "user", Content: Content{{Type: "text", Text: "hi"}}},
 		{Role: "assistant", Content: blocks},
@@ -257,22 +202,17 @@ func TestResponsesError(t *testing.T) {
 // not panic, must keep the hub invariants, and must end.
 func FuzzResponsesStream(f *testing.F) {
 	for _, name := range []string{"text", "reasoning", "parallel-calls-interleaved", "args-only-in-done", "failed-after-text"} {
-		b, err := readTestdata("responses", "stream", name, "upstream.sse")
-		if err == nil {
+		if b := readOptional(f, filepath.Join("testdata", "responses", "stream", name, "upstream.sse")); b != nil {
 			f.Add(b)
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		tr := NewOpenAIResponses(ResponsesOptions{})
-		events, err := trEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
-		if p := hubStreamProblems(events, err == nil); len(p) > 0 {
-			t.Fatalf("%v\n%s", p, trSSE(events))
+		events, err := readEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
+		if p := (streamRules{namelessTools: true}).problems(events, err); p != nil {
+			t.Fatalf("%v\n%s", p, eventsSSE(events))
 		}
 	})
-}
-
-func readTestdata(parts ...string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(append([]string{"testdata"}, parts...)...))
 }
 
 // TestResponsesThroughRouter serves a fake Responses API on loopback to a
@@ -328,10 +268,10 @@ func TestResponsesThroughRouter(t *testing.T) {
 		}
 		var sse string
 		if outputs == 0 {
-			sse = trReadString(t, "testdata/responses/stream/reasoning-encrypted-only/upstream.sse")
+			sse = string(readFile(t, "testdata/responses/stream/reasoning-encrypted-only/upstream.sse"))
 			sse = strings.ReplaceAll(sse, "gAAAAABenc2==", "gAAAAB-enc-1")
 		} else {
-			sse = trReadString(t, "testdata/responses/stream/text/upstream.sse")
+			sse = string(readFile(t, "testdata/responses/stream/text/upstream.sse"))
 		}
 		if !req.Stream {
 			w.Header().Set("Content-Type", "application/json")
@@ -409,14 +349,6 @@ func TestResponsesThroughRouter(t *testing.T) {
 	}
 }
 
-func trReadString(t *testing.T, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestResponsesAlwaysStream serves a stream-only endpoint (issue #932 of
 // the reference: "Stream must be set to true"): with always_stream a
 // non-streaming client still gets one JSON message.
@@ -434,7 +366,7 @@ func TestResponsesAlwaysStream(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, trReadString(t, "testdata/responses/stream/text/upstream.sse"))
+		io.WriteString(w, string(readFile(t, "testdata/responses/stream/text/upstream.sse")))
 	}))
 	defer srv.Close()
 	for _, opts := range []string{`{"always_stream":true}`, `{}`} {

@@ -22,10 +22,6 @@ func writeCreds(t *testing.T, f *fakeTokenServer) string {
 	return p
 }
 
-func envMap(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func TestResolveVertex(t *testing.T) {
 	f := newFakeTokenServer(t)
 	path := writeCreds(t, f)
@@ -200,7 +196,7 @@ func TestVertexClaudeResponseAndStream(t *testing.T) {
 		"event: content_block_stop\r\ndata: {\"type\":\"content_block_stop\",\"index\":0}\r\n\r\n" +
 		"event: message_delta\r\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":2}}\r\n\r\n" +
 		"event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"
-	evs, err, _ := runStream(t, v, req, strings.NewReader(full))
+	evs, err := convertStream(t, v, req, strings.NewReader(full))
 	if err != nil || len(evs) != 7 {
 		t.Fatalf("stream: %d events, %v", len(evs), err)
 	}
@@ -219,17 +215,17 @@ func TestVertexClaudeResponseAndStream(t *testing.T) {
 	}
 
 	cut := full[:strings.Index(full, "event: message_delta")]
-	_, err, _ = runStream(t, v, req, strings.NewReader(cut))
+	_, err = convertStream(t, v, req, strings.NewReader(cut))
 	if !errors.Is(err, ErrTruncated) {
 		t.Errorf("truncated stream: err = %v; want ErrTruncated", err)
 	}
-	_, err, _ = runStream(t, v, req, strings.NewReader(""))
+	_, err = convertStream(t, v, req, strings.NewReader(""))
 	var e *Error
 	if !errors.As(err, &e) || e.status() != 502 || !errors.Is(err, ErrTruncated) {
 		t.Errorf("empty stream: err = %v", err)
 	}
 	withErr := full[:strings.Index(full, "event: content_block_stop")] + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
-	evs, err, _ = runStream(t, v, req, strings.NewReader(withErr))
+	evs, err = convertStream(t, v, req, strings.NewReader(withErr))
 	if !errors.As(err, &e) || e.typ() != "overloaded_error" || e.Message != "Overloaded" || e.status() != 529 || len(evs) != 4 {
 		t.Errorf("error event: %d events, err = %v", len(evs), err)
 	}
