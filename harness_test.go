@@ -121,6 +121,18 @@ func envMap(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// newTestRouter builds a Router from the text of a config file, logging
+// to the test. A config that does not parse fails the test.
+func newTestRouter(t *testing.T, config string) (*Router, error) {
+	t.Helper()
+	c, _, err := ParseConfig(strings.NewReader(config), nil)
+	if err != nil {
+		t.Fatalf("ParseConfig: %v\n%s", err, config)
+	}
+	c.Logger = testLogger(t)
+	return New(c)
+}
+
 // fakeClock is a settable clock.
 type fakeClock struct {
 	mu sync.Mutex

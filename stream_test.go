@@ -18,17 +18,7 @@ func sseEvents(r io.Reader, lenient bool, max int) ([]Event, error) {
 	s := NewSSEReader(r)
 	s.DispatchAtEOF = lenient
 	s.MaxLineBytes = max
-	var evs []Event
-	for {
-		ev, err := s.ReadEvent()
-		if err == io.EOF {
-			return evs, nil
-		}
-		if err != nil {
-			return evs, err
-		}
-		evs = append(evs, ev)
-	}
+	return readEvents(s)
 }
 
 func eventsEqual(a, b []Event, withID bool) bool {

@@ -673,12 +673,7 @@ func TestTransformersInConfig(t *testing.T) {
 			if level == "model" {
 				src = cfg("", g)
 			}
-			c, _, err := ParseConfig(strings.NewReader(src), nil)
-			if err != nil {
-				t.Fatalf("%s: ParseConfig: %v", g, err)
-			}
-			c.Logger = testLogger(t)
-			rt, err := New(c)
+			rt, err := newTestRouter(t, src)
 			if err != nil {
 				t.Errorf("%s at %s level: New: %v", g, level, err)
 				continue
@@ -692,12 +687,7 @@ func TestTransformersInConfig(t *testing.T) {
 			if level == "model" {
 				src, path = cfg(`"deepseek"`, entry), "Providers[0].transformer.m.use[0]"
 			}
-			c, _, err := ParseConfig(strings.NewReader(src), nil)
-			if err != nil {
-				t.Fatalf("%s: ParseConfig: %v", entry, err)
-			}
-			c.Logger = testLogger(t)
-			_, err = New(c)
+			_, err := newTestRouter(t, src)
 			var ce *ConfigError
 			if !errors.As(err, &ce) {
 				t.Errorf("%s at %s level: err = %v, want *ConfigError", entry, level, err)

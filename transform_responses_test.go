@@ -290,13 +290,8 @@ func TestResponsesThroughRouter(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	c, _, err := ParseConfig(strings.NewReader(`{"APIKEY":"client-key","Providers":[{"name":"oai","api_base_url":"`+srv.URL+`/v1/responses","api_key":"sk-oai",
-		"models":["gpt-5"],"transformer":{"use":[["openai-responses",{"summary":"detailed"}]]}}],"Router":{"default":"oai,gpt-5"}}`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Logger = testLogger(t)
-	rt, err := New(c)
+	rt, err := newTestRouter(t, `{"APIKEY":"client-key","Providers":[{"name":"oai","api_base_url":"`+srv.URL+`/v1/responses","api_key":"sk-oai",
+		"models":["gpt-5"],"transformer":{"use":[["openai-responses",{"summary":"detailed"}]]}}],"Router":{"default":"oai,gpt-5"}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,13 +365,8 @@ func TestResponsesAlwaysStream(t *testing.T) {
 	}))
 	defer srv.Close()
 	for _, opts := range []string{`{"always_stream":true}`, `{}`} {
-		c, _, err := ParseConfig(strings.NewReader(`{"APIKEY":"k","Providers":[{"name":"codex","api_base_url":"`+srv.URL+`/backend-api/codex/responses","api_key":"t",
-			"transformer":{"use":[["openai-responses",`+opts+`]]}}],"Router":{"default":"codex,gpt-5-codex"}}`), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Logger = testLogger(t)
-		rt, err := New(c)
+		rt, err := newTestRouter(t, `{"APIKEY":"k","Providers":[{"name":"codex","api_base_url":"`+srv.URL+`/backend-api/codex/responses","api_key":"t",
+			"transformer":{"use":[["openai-responses",`+opts+`]]}}],"Router":{"default":"codex,gpt-5-codex"}}`)
 		if err != nil {
 			t.Fatal(err)
 		}
