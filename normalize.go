@@ -159,11 +159,18 @@ func hasToolResult(t *turn, id string) bool {
 type normalizeOptions struct {
 	// SystemAsUser turns system messages and mid_conv_system blocks into
 	// user text blocks "[System]\n"+text, for targets that accept a
-	// system message only first (Gemini, no_mid_system providers).
+	// system message only first (Gemini, no_mid_system providers). A
+	// mid_conv_system block in an assistant message splits it around a
+	// user turn of its own.
 	SystemAsUser bool
 	// DropBlankText drops whitespace-only text blocks as well as empty
-	// ones.
+	// ones, and system texts that are blank.
 	DropBlankText bool
+}
+
+// blank reports whether a text is dropped.
+func (o normalizeOptions) blank(s string) bool {
+	return s == "" || o.DropBlankText && strings.TrimSpace(s) == ""
 }
 
 // normalizeMessages applies steps 2–5 of §4.0 for every non-Anthropic
@@ -173,41 +180,45 @@ type normalizeOptions struct {
 // returns new slices and never modifies msgs.
 func normalizeMessages(msgs []Message, o normalizeOptions) []Message {
 	out := make([]Message, 0, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		role := m.Role
-		var blocks Content
-		if role == "system" && o.SystemAsUser {
-			text := systemText(m.Content)
-			if text == "" {
-				continue
-			}
-			role = "user"
-			blocks = Content{{Type: "text", Text: "[System]\n" + text}}
-		} else {
-			blocks = make(Content, 0, len(m.Content))
-			for _, b := range m.Content {
-				switch {
-				case b.Type == "text" && (b.Text == "" || o.DropBlankText && strings.TrimSpace(b.Text) == ""):
-					continue
-				case b.Type == "mid_conv_system" && o.SystemAsUser:
-					text := midConvText(&b)
-					if text == "" {
-						continue
-					}
-					b = ContentBlock{Type: "text", Text: "[System]\n" + text}
-				}
-				blocks = append(blocks, b)
-			}
-		}
+	add := func(role string, blocks Content) {
 		if len(blocks) == 0 {
-			continue
+			return
 		}
 		if n := len(out); n > 0 && out[n-1].Role == role {
 			out[n-1].Content = append(out[n-1].Content, blocks...)
-			continue
+			return
 		}
 		out = append(out, Message{Role: role, Content: blocks})
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Role == "system" && o.SystemAsUser {
+			if text := systemText(m.Content); !o.blank(text) {
+				add("user", Content{{Type: "text", Text: "[System]\n" + text}})
+			}
+			continue
+		}
+		blocks := make(Content, 0, len(m.Content))
+		for _, b := range m.Content {
+			switch {
+			case b.Type == "text" && o.blank(b.Text):
+				continue
+			case b.Type == "mid_conv_system" && o.SystemAsUser:
+				text := midConvText(&b)
+				if o.blank(text) {
+					continue
+				}
+				b = ContentBlock{Type: "text", Text: "[System]\n" + text}
+				if m.Role != "user" {
+					add(m.Role, blocks)
+					add("user", Content{b})
+					blocks = make(Content, 0, len(m.Content))
+					continue
+				}
+			}
+			blocks = append(blocks, b)
+		}
+		add(m.Role, blocks)
 	}
 	return out
 }

@@ -47,6 +47,21 @@ func TestNormalizeMessages(t *testing.T) {
 		{"empty system message dropped", `[{"role":"user","content":"x"},{"role":"system","content":""},{"role":"user","content":"y"}]`,
 			normalizeOptions{SystemAsUser: true},
 			`[{"role":"user","content":[{"type":"text","text":"x"},{"type":"text","text":"y"}]}]`},
+		{"blank system message kept", `[{"role":"user","content":"x"},{"role":"system","content":" "}]`,
+			normalizeOptions{SystemAsUser: true},
+			`[{"role":"user","content":[{"type":"text","text":"x"},{"type":"text","text":"[System]\n "}]}]`},
+		{"blank system texts dropped for Gemini", `[{"role":"user","content":"x"},{"role":"system","content":" "},{"role":"user","content":[{"type":"mid_conv_system","content":[{"type":"text","text":"\n"}]},{"type":"text","text":"y"}]}]`,
+			normalizeOptions{SystemAsUser: true, DropBlankText: true},
+			`[{"role":"user","content":[{"type":"text","text":"x"},{"type":"text","text":"y"}]}]`},
+		{"mid_conv_system block in an assistant turn", `[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"mid_conv_system","content":"S"},{"type":"text","text":"b"}]},{"role":"user","content":"r"}]`,
+			normalizeOptions{SystemAsUser: true},
+			`[{"role":"user","content":[{"type":"text","text":"q"}]},{"role":"assistant","content":[{"type":"text","text":"a"}]},{"role":"user","content":[{"type":"text","text":"[System]\nS"}]},{"role":"assistant","content":[{"type":"text","text":"b"}]},{"role":"user","content":[{"type":"text","text":"r"}]}]`},
+		{"mid_conv_system block ending an assistant turn", `[{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"mid_conv_system","content":"S"}]},{"role":"user","content":"r"}]`,
+			normalizeOptions{SystemAsUser: true},
+			`[{"role":"assistant","content":[{"type":"text","text":"a"}]},{"role":"user","content":[{"type":"text","text":"[System]\nS"},{"type":"text","text":"r"}]}]`},
+		{"mid_conv_system block kept without SystemAsUser", `[{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"mid_conv_system","content":"S"}]}]`,
+			normalizeOptions{},
+			`[{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"mid_conv_system","content":"S"}]}]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
