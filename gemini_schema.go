@@ -269,7 +269,7 @@ func geminiAllowedKey(k string) bool {
 // object without properties), and errGeminiSchemaFallback when the schema
 // cannot be expressed in the subset.
 func geminiSchemaOpenAPI(schema json.RawMessage) (json.RawMessage, error) {
-	if len(bytes.TrimSpace(schema)) == 0 || bytes.Equal(bytes.TrimSpace(schema), []byte("null")) {
+	if !hasValue(schema) {
 		return nil, nil
 	}
 	root, err := gjParse(schema)
@@ -754,7 +754,7 @@ func geminiExclusive(s *gjNode, typ, exKey, key string, dir int) {
 // a recursive $ref kept bare together with the $defs entry it names. It
 // returns nil for an object schema without properties.
 func geminiSchemaJSON(schema json.RawMessage) (json.RawMessage, error) {
-	if len(bytes.TrimSpace(schema)) == 0 || bytes.Equal(bytes.TrimSpace(schema), []byte("null")) {
+	if !hasValue(schema) {
 		return nil, nil
 	}
 	root, err := gjParse(schema)

@@ -50,29 +50,21 @@ func builtinTransformerDefs() []TransformerDef {
 			Name:        "groq",
 			Description: "Groq: no cache_control, $schema removed from tool parameters, numeric or repeated tool-call ids replaced.",
 			Endpoint:    "/v1/chat/completions",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.OpenAI.CacheControl = false
 				c.Hooks = append(c.Hooks, Hook{Name: "groq", Request: stripSchemaKeyword}, toolIDHook("groq"))
-				return nil
-			},
+			}),
 		},
 		{
 			Name:        "cerebras",
 			Description: "Cerebras: max_completion_tokens instead of max_tokens, no cache_control, no reasoning parameters, $schema removed from tool parameters.",
 			Endpoint:    "/v1/chat/completions",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.OpenAI.MaxCompletionTokens = true
 				c.OpenAI.CacheControl = false
 				c.OpenAI.Reasoning = ""
 				c.Hooks = append(c.Hooks, Hook{Name: "cerebras", Request: stripSchemaKeyword})
-				return nil
-			},
+			}),
 		},
 		{
 			Name:        "maxtoken",
@@ -150,17 +142,13 @@ func builtinTransformerDefs() []TransformerDef {
 		{
 			Name:        "cleancache",
 			Description: "Removes every cache_control marker from the request, for upstreams that reject them.",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.OpenAI.CacheControl = false
 				c.Hooks = append(c.Hooks, Hook{Name: "cleancache", Request: func(ctx context.Context, req *Request) error {
 					stripCacheControl(req)
 					return nil
 				}})
-				return nil
-			},
+			}),
 		},
 		{
 			Name: "reasoning",
@@ -173,13 +161,9 @@ func builtinTransformerDefs() []TransformerDef {
 			Name: "forcereasoning",
 			Description: "Makes a model without native reasoning think in <reasoning_content> tags: earlier thinking is replayed in those tags, " +
 				"an instruction is added to the last user turn, and the tagged text of answers becomes thinking blocks.",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.Hooks = append(c.Hooks, forceReasoningHook())
-				return nil
-			},
+			}),
 		},
 		{
 			Name:        "extrathinktag",
@@ -206,30 +190,34 @@ func builtinTransformerDefs() []TransformerDef {
 			Name: "tooluse",
 			Description: "Forces tool use for models that answer in text instead of calling tools: when tools are offered, tool_choice becomes required " +
 				"and an ExitTool is added; an ExitTool call comes back to the client as plain text, streams included.",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.Hooks = append(c.Hooks, toolUseHook())
-				return nil
-			},
+			}),
 		},
 		{
 			Name: "enhancetool",
 			Description: "Repairs malformed tool-call arguments (unterminated strings and brackets, trailing or missing commas, unquoted keys, single quotes). " +
 				"Streams keep streaming: arguments pass through a repairing scanner that holds back only an unfinished comma, number or escape.",
-			Apply: func(c *Chain, options json.RawMessage) error {
-				if err := decodeOptions(options, &struct{}{}); err != nil {
-					return err
-				}
+			Apply: withoutOptions(func(c *Chain) {
 				c.OpenAI.RepairToolArgs = true
 				c.Hooks = append(c.Hooks, Hook{Name: "enhancetool", Stream: func(ctx context.Context, req *Request, src EventReader) EventReader {
 					return newHubRewriter(src, &repairArgs{})
 				}})
-				return nil
-			},
+			}),
 		},
 	}...)
+}
+
+// withoutOptions makes the Apply of a transformer that takes no options:
+// any option is an error.
+func withoutOptions(apply func(c *Chain)) func(*Chain, json.RawMessage) error {
+	return func(c *Chain, options json.RawMessage) error {
+		if err := decodeOptions(options, &struct{}{}); err != nil {
+			return err
+		}
+		apply(c)
+		return nil
+	}
 }
 
 // openAIAlias returns "OpenAI", the reference's name for the plain OpenAI

@@ -3,9 +3,7 @@ package ccr
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,24 +352,13 @@ func (g *gemini) declare(t *Tool, names geminiNames) geminiFunctionDecl {
 	return d
 }
 
-// geminiSystemText joins the system texts with "\n\n", without Claude
-// Code's billing-header line (protocol.md §4.2.1).
+// geminiSystemText joins the non-blank texts of the system prompt with
+// "\n\n", without Claude Code's billing-header line (protocol.md §4.2.1).
 func geminiSystemText(sys Content) string {
 	var texts []string
-	for _, b := range sys {
-		if b.Type != "text" {
-			continue
-		}
-		t := b.Text
-		if strings.HasPrefix(t, "x-anthropic-billing-header:") {
-			if i := strings.IndexByte(t, '\n'); i >= 0 {
-				t = t[i+1:]
-			} else {
-				t = ""
-			}
-		}
-		if strings.TrimSpace(t) != "" {
-			texts = append(texts, t)
+	for _, b := range systemPrompt(sys) {
+		if strings.TrimSpace(b.Text) != "" {
+			texts = append(texts, b.Text)
 		}
 	}
 	return strings.Join(texts, "\n\n")
@@ -395,32 +382,26 @@ type geminiItem struct {
 }
 
 // convertMessages converts the conversation to contents (protocol.md
-// §4.2.2): parts are built in order, consecutive same-role parts are
-// merged into one content, function responses are moved to the front of
-// their user content in call order, and signatures are attached.
+// §4.2.2): after normalizeMessages (system messages and blocks become
+// "[System]" user text, blank text goes), parts are built in order,
+// consecutive same-role parts are merged into one content, function
+// responses are moved to the front of their user content in call order,
+// and signatures are attached.
 func (g *gemini) convertMessages(ctx context.Context, req *Request, names geminiNames) ([]geminiContent, error) {
 	var items []geminiItem
 	add := func(role string, p geminiPart, kind geminiItemKind, id string) {
 		items = append(items, geminiItem{role, p, kind, id})
 	}
-	for _, m := range req.Messages {
+	for _, m := range normalizeMessages(req.Messages, normalizeOptions{SystemAsUser: true, DropBlankText: true}) {
 		role := "user"
 		if m.Role == "assistant" {
 			role = "model"
-		}
-		if m.Role == "system" {
-			if t := geminiJoinTexts(m.Content, "\n\n"); strings.TrimSpace(t) != "" {
-				add("user", geminiPart{Text: "[System]\n" + t}, geminiKindOther, "")
-			}
-			continue
 		}
 		for i := range m.Content {
 			b := &m.Content[i]
 			switch b.Type {
 			case "text":
-				if strings.TrimSpace(b.Text) != "" {
-					add(role, geminiPart{Text: b.Text}, geminiKindOther, "")
-				}
+				add(role, geminiPart{Text: b.Text}, geminiKindOther, "")
 			case "image":
 				p, ok, err := g.imagePart(ctx, b.Source)
 				if err != nil {
@@ -440,7 +421,7 @@ func (g *gemini) convertMessages(ctx context.Context, req *Request, names gemini
 			case "tool_use":
 				_, sig := geminiSplitToolID(b.ID)
 				args := b.Input
-				if len(bytes.TrimSpace(args)) == 0 || bytes.Equal(bytes.TrimSpace(args), []byte("null")) {
+				if !hasValue(args) {
 					args = json.RawMessage("{}")
 				}
 				add(role, geminiPart{
@@ -460,15 +441,8 @@ func (g *gemini) convertMessages(ctx context.Context, req *Request, names gemini
 				for _, p := range attach {
 					add(role, p, geminiKindAttachment, "")
 				}
-			case "mid_conv_system":
-				var c Content
-				if json.Unmarshal(b.Content, &c) == nil {
-					if t := geminiJoinTexts(c, "\n\n"); strings.TrimSpace(t) != "" {
-						add("user", geminiPart{Text: "[System]\n" + t}, geminiKindOther, "")
-					}
-				}
 			case "web_search_tool_result":
-				if t := geminiSearchResultText(b.Content); t != "" {
+				if t := webSearchText(b.Content); t != "" {
 					add(role, geminiPart{Text: t}, geminiKindOther, "")
 				}
 			}
@@ -561,47 +535,6 @@ func (g *gemini) convertMessages(ctx context.Context, req *Request, names gemini
 	return contents, nil
 }
 
-func geminiJoinTexts(c Content, sep string) string {
-	var texts []string
-	for _, b := range c {
-		if b.Type == "text" && b.Text != "" {
-			texts = append(texts, b.Text)
-		}
-	}
-	return strings.Join(texts, sep)
-}
-
-// geminiSearchResultText renders web search results as text (protocol.md
-// §4.1.3).
-func geminiSearchResultText(raw json.RawMessage) string {
-	var results []struct {
-		Type  string `json:"type"`
-		Title string `json:"title"`
-		URL   string `json:"url"`
-	}
-	if json.Unmarshal(raw, &results) != nil || len(results) == 0 {
-		return ""
-	}
-	var sb strings.Builder
-	sb.WriteString("Web search results:")
-	n := 0
-	for _, r := range results {
-		if r.URL == "" {
-			continue
-		}
-		n++
-		sb.WriteString("\n- ")
-		sb.WriteString(r.Title)
-		sb.WriteString(" (")
-		sb.WriteString(r.URL)
-		sb.WriteString(")")
-	}
-	if n == 0 {
-		return ""
-	}
-	return sb.String()
-}
-
 // toolResult returns a tool_result's text and its attachments (protocol.md
 // §4.1.2 step 1). Items are decoded one by one, so that an item of a shape
 // the hub types do not model cannot spoil the others.
@@ -658,11 +591,8 @@ func (g *gemini) toolResult(ctx context.Context, b *ContentBlock) (string, []gem
 			}
 			attach = append(attach, ps...)
 		case "search_result":
-			var inner Content
-			if json.Unmarshal(head.Content, &inner) == nil {
-				if t := geminiJoinTexts(inner, "\n"); t != "" {
-					texts = append(texts, t)
-				}
+			if t := blockTexts(head.Content, "\n"); t != "" {
+				texts = append(texts, t)
 			}
 		case "tool_reference":
 			if head.ToolName != "" {
@@ -681,14 +611,14 @@ func (g *gemini) imagePart(ctx context.Context, src *Source) (geminiPart, bool, 
 	}
 	switch src.Type {
 	case "base64":
-		data, mt := geminiStripDataURL(src.Data, src.MediaType)
+		data, mt := splitDataURL(src.Data, src.MediaType)
 		if data == "" {
 			return geminiPart{}, false, nil
 		}
 		return geminiPart{InlineData: &geminiBlob{MimeType: mt, Data: data}}, true, nil
 	case "url":
 		if strings.HasPrefix(src.URL, "data:") {
-			data, mt := geminiStripDataURL(src.URL, src.MediaType)
+			data, mt := splitDataURL(src.URL, src.MediaType)
 			return geminiPart{InlineData: &geminiBlob{MimeType: mt, Data: data}}, data != "", nil
 		}
 		if geminiFileURI(src.URL) {
@@ -710,7 +640,7 @@ func (g *gemini) documentParts(ctx context.Context, src *Source) ([]geminiPart, 
 	}
 	switch src.Type {
 	case "base64":
-		data, mt := geminiStripDataURL(src.Data, src.MediaType)
+		data, mt := splitDataURL(src.Data, src.MediaType)
 		if mt == "" {
 			mt = "application/pdf"
 		}
@@ -757,22 +687,6 @@ func (g *gemini) documentParts(ctx context.Context, src *Source) ([]geminiPart, 
 		return []geminiPart{{InlineData: &geminiBlob{MimeType: mt, Data: data}}}, nil
 	}
 	return nil, nil
-}
-
-// geminiStripDataURL removes a "data:<type>;base64," prefix a client put in
-// a base64 source (protocol.md E61), taking the media type from it when
-// none is given.
-func geminiStripDataURL(data, mediaType string) (string, string) {
-	if strings.HasPrefix(data, "data:") {
-		if i := strings.Index(data, "base64,"); i >= 0 {
-			if mediaType == "" {
-				mt := data[len("data:"):i]
-				mediaType = strings.TrimSuffix(mt, ";")
-			}
-			data = data[i+len("base64,"):]
-		}
-	}
-	return data, mediaType
 }
 
 // geminiFileURI reports whether u is a URI Gemini reads itself: a Cloud
@@ -972,7 +886,7 @@ func geminiThinking(req *Request) *geminiThinkingConfig {
 	switch th.Type {
 	case "enabled":
 		if v3 {
-			return &geminiThinkingConfig{IncludeThoughts: true, ThinkingLevel: level(geminiEffortBucket(th.BudgetTokens))}
+			return &geminiThinkingConfig{IncludeThoughts: true, ThinkingLevel: level(effortBucket(th.BudgetTokens))}
 		}
 		lo, hi := 0, 24576
 		switch {
@@ -1002,17 +916,6 @@ func geminiThinking(req *Request) *geminiThinkingConfig {
 		return &geminiThinkingConfig{ThinkingBudget: budget(0)}
 	}
 	return nil
-}
-
-// geminiEffortBucket maps a thinking budget to an effort (protocol.md §4.9).
-func geminiEffortBucket(b int) string {
-	switch {
-	case b <= 1024:
-		return "low"
-	case b <= 8192:
-		return "medium"
-	}
-	return "high"
 }
 
 // geminiEscapeModel escapes the characters of a model name that would
@@ -1051,7 +954,7 @@ func newGeminiNames(tools []Tool) geminiNames {
 		}
 		s := geminiSanitizeName(t.Name)
 		if _, taken := n.down[s]; taken {
-			h := geminiHash8(t.Name)
+			h := nameHash(t.Name)
 			if len(s)+9 <= 64 {
 				s = s + "_" + h
 			} else {
@@ -1095,14 +998,9 @@ func geminiSanitizeName(name string) string {
 		s = "_" + s
 	}
 	if len(s) > 64 {
-		s = s[:55] + "_" + geminiHash8(name)
+		s = s[:55] + "_" + nameHash(name)
 	}
 	return s
-}
-
-func geminiHash8(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:4])
 }
 
 // ---- response ----
@@ -1121,7 +1019,7 @@ func (g *gemini) TransformResponse(ctx context.Context, req *Request, body []byt
 		ID:      geminiMessageID(r.ResponseID),
 		Type:    "message",
 		Role:    "assistant",
-		Model:   geminiClientModel(req),
+		Model:   clientModel(req),
 		Content: []ContentBlock{},
 	}
 	if r.UsageMetadata != nil {
@@ -1177,13 +1075,6 @@ func (g *gemini) TransformResponse(ctx context.Context, req *Request, body []byt
 	return resp, nil
 }
 
-func geminiClientModel(req *Request) string {
-	if req.ClientModel != "" {
-		return req.ClientModel
-	}
-	return req.Model
-}
-
 func geminiMessageID(responseID string) string {
 	if responseID == "" {
 		return randomID("msg_", 24)
@@ -1193,12 +1084,8 @@ func geminiMessageID(responseID string) string {
 
 // geminiArgs returns compact function-call arguments, "{}" when absent.
 func geminiArgs(args json.RawMessage) json.RawMessage {
-	t := bytes.TrimSpace(args)
-	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return json.RawMessage("{}")
-	}
 	var buf bytes.Buffer
-	if json.Compact(&buf, t) != nil {
+	if !hasValue(args) || json.Compact(&buf, args) != nil {
 		return json.RawMessage("{}")
 	}
 	return buf.Bytes()
@@ -1347,7 +1234,7 @@ func (s *geminiStream) convert(ev Event) {
 		s.err = geminiStreamError(r.Error, s.provider)
 		return
 	}
-	s.b.start(geminiMessageID(r.ResponseID), geminiClientModel(s.req), Usage{})
+	s.b.start(geminiMessageID(r.ResponseID), clientModel(s.req), Usage{})
 	if r.UsageMetadata != nil {
 		s.usage = r.UsageMetadata
 	}
@@ -1528,11 +1415,7 @@ func geminiMapStatus(status int, ge *geminiErrorBody, msg, provider string) *Err
 	}
 	switch status {
 	case http.StatusUnauthorized:
-		prefix := "upstream: "
-		if provider != "" {
-			prefix = "upstream " + provider + ": "
-		}
-		return &Error{Status: status, Type: "authentication_error", Message: prefix + msg}
+		return &Error{Status: status, Type: "authentication_error", Message: upstreamAuthMessage(provider, msg)}
 	case http.StatusPaymentRequired:
 		return &Error{Status: status, Type: "billing_error", Message: msg}
 	case http.StatusForbidden:
@@ -1618,7 +1501,7 @@ func geminiTransformers() []TransformerDef {
 			Options:     geminiOpts,
 			Apply: func(c *Chain, options json.RawMessage) error {
 				var o geminiConfigOptions
-				if err := geminiDecodeOptions(options, &o); err != nil {
+				if err := decodeOptions(options, &o); err != nil {
 					return err
 				}
 				opts, err := o.options()
@@ -1639,7 +1522,7 @@ func geminiTransformers() []TransformerDef {
 					vertexConfigOptions
 					geminiConfigOptions
 				}
-				if err := geminiDecodeOptions(options, &o); err != nil {
+				if err := decodeOptions(options, &o); err != nil {
 					return err
 				}
 				gopts, err := o.geminiConfigOptions.options()
@@ -1664,7 +1547,7 @@ func geminiTransformers() []TransformerDef {
 			Options:     vertexOpts,
 			Apply: func(c *Chain, options json.RawMessage) error {
 				var o vertexConfigOptions
-				if err := geminiDecodeOptions(options, &o); err != nil {
+				if err := decodeOptions(options, &o); err != nil {
 					return err
 				}
 				t, err := newVertexClaude(o.options(c), c.Provider)
@@ -1694,24 +1577,6 @@ func (o geminiConfigOptions) options() (GeminiOptions, error) {
 		return GeminiOptions{}, fmt.Errorf("max_output_tokens: must not be negative")
 	}
 	return GeminiOptions{SchemaMode: o.SchemaMode, MaxOutputTokens: o.MaxOutputTokens, ImageFetchAllowPrivate: o.ImageFetchAllowPrivate}, nil
-}
-
-// geminiDecodeOptions decodes a transformer's options object strictly:
-// unknown keys and wrong types are errors. nil options leave v unchanged.
-func geminiDecodeOptions(options json.RawMessage, v any) error {
-	t := bytes.TrimSpace(options)
-	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(t))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("options: %w", err)
-	}
-	if dec.More() {
-		return errors.New("options: trailing data")
-	}
-	return nil
 }
 
 // ---- count_tokens ----

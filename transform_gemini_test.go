@@ -36,7 +36,7 @@ func loadGeminiCase(t *testing.T, path string) (*gemini, *Request, geminiTestCas
 		t.Fatalf("%s: %v", path, err)
 	}
 	var o geminiConfigOptions
-	if err := geminiDecodeOptions(tc.Options, &o); err != nil {
+	if err := decodeOptions(tc.Options, &o); err != nil {
 		t.Fatal(err)
 	}
 	opts, err := o.options()
@@ -159,8 +159,8 @@ func TestGeminiNames(t *testing.T) {
 	n := newGeminiNames(tools)
 	want := map[string]string{ // E70 and the collision rule
 		"get.weather/v2": "get.weather_v2", "2fa-code": "_2fa-code", "a.b": "a.b", "a_b": "a_b",
-		"x y": "x_y", "x_y": "x_y_" + geminiHash8("x_y"),
-		strings.Repeat("n", 70): strings.Repeat("n", 55) + "_" + geminiHash8(strings.Repeat("n", 70)),
+		"x y": "x_y", "x_y": "x_y_" + nameHash("x_y"),
+		strings.Repeat("n", 70): strings.Repeat("n", 55) + "_" + nameHash(strings.Repeat("n", 70)),
 	}
 	for orig, up := range want {
 		if got := n.upstream(orig); got != up {

@@ -148,14 +148,9 @@ type openAIOptionsJSON struct {
 }
 
 func applyOpenAIOptions(o *OpenAIOptions, options json.RawMessage) error {
-	if len(bytes.TrimSpace(options)) == 0 || string(bytes.TrimSpace(options)) == "null" {
-		return nil
-	}
 	var j openAIOptionsJSON
-	dec := json.NewDecoder(bytes.NewReader(options))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return fmt.Errorf("openai: options: %w", err)
+	if err := decodeOptions(options, &j); err != nil {
+		return fmt.Errorf("openai: %w", err)
 	}
 	setBool := func(dst *bool, v *bool) {
 		if v != nil {
@@ -571,7 +566,7 @@ func assistantConvertible(c Content) bool {
 		case "text", "tool_use":
 			return true
 		case "web_search_tool_result":
-			if webSearchText(&c[i]) != "" {
+			if webSearchText(c[i].Content) != "" {
 				return true
 			}
 		}
@@ -809,9 +804,21 @@ func (t *openAI) documentParts(ctx context.Context, src *Source, title string) [
 	return nil
 }
 
-// dataURL builds a data URL. A client that already put a data URL in
-// data gets it cleaned: everything up to "base64," is removed.
+// dataURL builds a data URL, with def as the media type when none is
+// known. A client that already put a data URL in data gets it cleaned
+// (splitDataURL).
 func dataURL(mediaType, data, def string) string {
+	data, mediaType = splitDataURL(data, mediaType)
+	if mediaType == "" {
+		mediaType = def
+	}
+	return "data:" + mediaType + ";base64," + data
+}
+
+// splitDataURL removes a "data:<type>;base64," prefix a client put in the
+// data of a base64 source (E61): everything up to "base64," goes, and the
+// media type is taken from it, without parameters, when mediaType is "".
+func splitDataURL(data, mediaType string) (string, string) {
 	if strings.HasPrefix(data, "data:") {
 		if i := strings.Index(data, "base64,"); i >= 0 {
 			if mediaType == "" {
@@ -820,10 +827,7 @@ func dataURL(mediaType, data, def string) string {
 			data = data[i+len("base64,"):]
 		}
 	}
-	if mediaType == "" {
-		mediaType = def
-	}
-	return "data:" + mediaType + ";base64," + data
+	return data, mediaType
 }
 
 // appendAssistant converts one assistant turn (§4.1.3).
@@ -844,7 +848,7 @@ func (t *openAI) appendAssistant(out []oaMessage, c Content, names *toolNames) [
 		case "thinking":
 			reasoning.WriteString(b.Thinking)
 		case "web_search_tool_result":
-			if s := webSearchText(b); s != "" {
+			if s := webSearchText(b.Content); s != "" {
 				texts = append(texts, s)
 			}
 		case "mid_conv_system":
@@ -870,15 +874,15 @@ func (t *openAI) appendAssistant(out []oaMessage, c Content, names *toolNames) [
 	return append(out, m)
 }
 
-// webSearchText renders a web_search_tool_result as text; "" when it
-// holds no results.
-func webSearchText(b *ContentBlock) string {
+// webSearchText renders the content of a web_search_tool_result as text
+// (§4.1.3); "" when it holds no results.
+func webSearchText(content json.RawMessage) string {
 	var results []struct {
 		Type  string `json:"type"`
 		URL   string `json:"url"`
 		Title string `json:"title"`
 	}
-	if json.Unmarshal(b.Content, &results) != nil {
+	if json.Unmarshal(content, &results) != nil {
 		return ""
 	}
 	var sb strings.Builder
@@ -1026,6 +1030,8 @@ func baseToolName(n string) string {
 	return s
 }
 
+// nameHash is the hash that keeps shortened or colliding tool names apart:
+// the first 8 hex digits of the name's SHA-256 (E70).
 func nameHash(n string) string {
 	sum := sha256.Sum256([]byte(n))
 	return hex.EncodeToString(sum[:4])
@@ -1179,6 +1185,8 @@ func (t *openAI) TransformResponse(ctx context.Context, req *Request, body []byt
 	return resp, nil
 }
 
+// clientModel is the model the client asked for, which converted answers
+// echo.
 func clientModel(req *Request) string {
 	if req.ClientModel != "" {
 		return req.ClientModel
@@ -1896,11 +1904,7 @@ func (t *openAI) statusError(status int, e upstreamErr) *Error {
 	case (status == 400 || status == 422) && isContextOverflow(e):
 		return mk(400, "invalid_request_error", promptTooLong(msg))
 	case status == 401:
-		p := "upstream: "
-		if t.opts.Provider != "" {
-			p = "upstream " + t.opts.Provider + ": "
-		}
-		return mk(401, "authentication_error", p+msg)
+		return mk(401, "authentication_error", upstreamAuthMessage(t.opts.Provider, msg))
 	case status == 402:
 		return mk(402, "billing_error", msg)
 	case status == 429 && isQuotaExhausted(e):
@@ -1927,6 +1931,16 @@ func (t *openAI) statusError(status int, e upstreamErr) *Error {
 		return mk(504, "timeout_error", msg)
 	}
 	return mk(502, "api_error", msg)
+}
+
+// upstreamAuthMessage is the message of an upstream's 401 (§4.10): the
+// client's own key was accepted, so it names the provider whose key was
+// refused.
+func upstreamAuthMessage(provider, msg string) string {
+	if provider == "" {
+		return "upstream: " + msg
+	}
+	return "upstream " + provider + ": " + msg
 }
 
 // isQuotaExhausted tells a spent quota (not retryable) from a rate limit.

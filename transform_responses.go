@@ -205,7 +205,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 			body.Input, enc = t.assistantItems(body.Input, m.Content, names)
 			encrypted = encrypted || enc
 		case "system":
-			if s := contentTexts(m.Content); s != "" {
+			if s := systemText(m.Content); s != "" {
 				body.Input = append(body.Input, rsMessage{Type: "message", Role: "developer", Content: s})
 			}
 		default:
@@ -225,7 +225,7 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 		case tool.IsServerTool():
 		default:
 			params := tool.InputSchema
-			if len(bytes.TrimSpace(params)) == 0 || string(bytes.TrimSpace(params)) == "null" {
+			if !hasValue(params) {
 				params = json.RawMessage(`{"type":"object","properties":{}}`)
 			}
 			body.Tools = append(body.Tools, rsFunctionTool{Type: "function", Name: names.upstream(tool.Name),
@@ -296,23 +296,6 @@ func (t *responses) TransformRequest(ctx context.Context, req *Request) (*Upstre
 	return &UpstreamRequest{Body: b, Stream: body.Stream}, nil
 }
 
-func contentTexts(c Content) string {
-	var parts []string
-	for _, b := range c {
-		switch b.Type {
-		case "text":
-			if b.Text != "" {
-				parts = append(parts, b.Text)
-			}
-		case "mid_conv_system":
-			if s := midConvText(&b); s != "" {
-				parts = append(parts, s)
-			}
-		}
-	}
-	return strings.Join(parts, "\n\n")
-}
-
 // rawTexts returns the text of raw content: a string, or the texts of an
 // array of blocks joined with newlines.
 func rawTexts(raw json.RawMessage) string {
@@ -372,7 +355,7 @@ func (t *responses) assistantItems(out []any, c Content, names *toolNames) ([]an
 				text = append(text, b.Text)
 			}
 		case "web_search_tool_result":
-			if s := webSearchText(b); s != "" {
+			if s := webSearchText(b.Content); s != "" {
 				text = append(text, s)
 			}
 		case "thinking":
@@ -621,7 +604,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 		return nil, rsError(r.Error, "upstream response failed")
 	}
 	names := newToolNames(req.Tools)
-	resp := &Response{ID: t.messageID(r.ID), Type: "message", Role: "assistant", Model: clientModelOf(req), Content: []ContentBlock{}}
+	resp := &Response{ID: t.messageID(r.ID), Type: "message", Role: "assistant", Model: clientModel(req), Content: []ContentBlock{}}
 	tool, refused := false, false
 	for i := range r.Output {
 		it := &r.Output[i]
@@ -678,13 +661,6 @@ func (t *responses) messageID(up string) string {
 		return t.newID("msg_")
 	}
 	return "msg_" + sanitizeID(strings.TrimPrefix(up, "resp_"))
-}
-
-func clientModelOf(req *Request) string {
-	if req.ClientModel != "" {
-		return req.ClientModel
-	}
-	return req.Model
 }
 
 // parseToolArgs turns function-call arguments into a tool_use input: the
@@ -1034,7 +1010,7 @@ func (s *rsStream) promote() {
 
 func (s *rsStream) start() {
 	if !s.b.started {
-		s.b.start(s.t.messageID(s.id), clientModelOf(s.req), Usage{})
+		s.b.start(s.t.messageID(s.id), clientModel(s.req), Usage{})
 	}
 }
 

@@ -335,7 +335,7 @@ func (v *vertexClaude) TransformResponse(ctx context.Context, req *Request, body
 	if r.Type == "error" {
 		return nil, vertexClaudeError(http.StatusBadGateway, nil, body, v.provider)
 	}
-	r.Model = geminiClientModel(req)
+	r.Model = clientModel(req)
 	if r.Content == nil {
 		r.Content = []ContentBlock{}
 	}
@@ -346,7 +346,7 @@ func (v *vertexClaude) TransformResponse(ctx context.Context, req *Request, body
 // model in message_start. A stream that ends before message_stop is an
 // error wrapping [ErrTruncated]; an error event becomes an *Error.
 func (v *vertexClaude) TransformStream(ctx context.Context, req *Request, src EventReader) EventReader {
-	return &vertexClaudeStream{src: src, model: geminiClientModel(req), provider: v.provider}
+	return &vertexClaudeStream{src: src, model: clientModel(req), provider: v.provider}
 }
 
 type vertexClaudeStream struct {
