@@ -552,6 +552,20 @@ func collectStream(t testing.TB, body []byte) (Content, string) {
 	return accumulate(t, evs)
 }
 
+// answerContent returns the blocks and the stop reason of a /v1/messages
+// answer of the router: a stream, read with collectStream, or JSON.
+func answerContent(t testing.TB, stream bool, body []byte) (Content, string) {
+	t.Helper()
+	if stream {
+		return collectStream(t, body)
+	}
+	var resp Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("answer: %v\n%s", err, body)
+	}
+	return resp.Content, resp.StopReason
+}
+
 // TestCheckStream makes sure the checker used on every stream output
 // rejects each kind of violation.
 func TestCheckStream(t *testing.T) {

@@ -149,17 +149,7 @@ func TestDeepSeekMultiTurnTools(t *testing.T) {
 			if sent.MaxTokens != 65536 || string(sent.Thinking) != `{"type":"enabled"}` {
 				t.Errorf("turn 1 upstream: max_tokens %d, thinking %s; want 65536 (deepseek-reasoner's limit), enabled", sent.MaxTokens, sent.Thinking)
 			}
-			var blocks Content
-			var stop string
-			if stream {
-				blocks, stop = collectStream(t, w.Body.Bytes())
-			} else {
-				var resp Response
-				if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
-					t.Fatal(err)
-				}
-				blocks, stop = resp.Content, resp.StopReason
-			}
+			blocks, stop := answerContent(t, stream, w.Body.Bytes())
 			if stop != "tool_use" || len(blocks) != 2 || blocks[0].Type != "thinking" || blocks[1].Type != "tool_use" {
 				t.Fatalf("turn 1: stop %q, blocks %+v; want thinking then tool_use", stop, blocks)
 			}
@@ -185,13 +175,7 @@ func TestDeepSeekMultiTurnTools(t *testing.T) {
 			if len(msgs.Messages) != 3 || msgs.Messages[1].ReasoningContent == nil || *msgs.Messages[1].ReasoningContent != "I should look up the weather." {
 				t.Errorf("turn 2 upstream messages: %s", up.last())
 			}
-			if stream {
-				blocks, stop = collectStream(t, w.Body.Bytes())
-			} else {
-				var resp Response
-				json.Unmarshal(w.Body.Bytes(), &resp)
-				blocks, stop = resp.Content, resp.StopReason
-			}
+			blocks, stop = answerContent(t, stream, w.Body.Bytes())
 			if stop != "end_turn" || len(blocks) != 2 || blocks[1].Text != "It is 18°C in Paris." {
 				t.Errorf("turn 2: stop %q, blocks %+v", stop, blocks)
 			}

@@ -305,13 +305,10 @@ func TestResponsesThroughRouter(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("stream=%v turn 1: %d %s", stream, w.Code, w.Body)
 		}
-		var blocks Content
-		if stream {
-			blocks, _ = collectStream(t, w.Body.Bytes())
-		} else {
+		blocks, _ := answerContent(t, stream, w.Body.Bytes())
+		if !stream {
 			var resp Response
 			json.Unmarshal(w.Body.Bytes(), &resp)
-			blocks = resp.Content
 			if resp.Model != "claude-sonnet-4-5" {
 				t.Errorf("model %q, want the client's", resp.Model)
 			}
@@ -326,13 +323,7 @@ func TestResponsesThroughRouter(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("stream=%v turn 2: %d %s", stream, w.Code, w.Body)
 		}
-		if stream {
-			blocks, _ = collectStream(t, w.Body.Bytes())
-		} else {
-			var resp Response
-			json.Unmarshal(w.Body.Bytes(), &resp)
-			blocks = resp.Content
-		}
+		blocks, _ = answerContent(t, stream, w.Body.Bytes())
 		if len(blocks) != 1 || blocks[0].Text != "Hello, world!" {
 			t.Errorf("stream=%v turn 2 answer: %s", stream, w.Body)
 		}
