@@ -128,34 +128,6 @@ func refSSE(in []byte, atEOF bool, max int) (events []Event, tooLong bool) {
 	return events, false
 }
 
-// drainEvents reads r to its end; err is nil at io.EOF.
-func drainEvents(r EventReader, limit int) ([]Event, error) {
-	var out []Event
-	for len(out) <= limit {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-	return out, errors.New("too many events")
-}
-
-func sameEvents(a, b []Event, withID bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Type != b[i].Type || !bytes.Equal(a[i].Data, b[i].Data) || withID && a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
-}
-
 var sseSeeds = []string{
 	anthropicSSE,
 	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n",
@@ -190,11 +162,11 @@ func FuzzSSEReaderReference(f *testing.F) {
 					}
 					r := NewSSEReader(src)
 					r.DispatchAtEOF, r.MaxLineBytes = atEOF, max
-					got, err := drainEvents(r, len(in)+1)
+					got, err := readEventsMax(r, len(in)+1)
 					if tooLong != errors.Is(err, ErrLineTooLong) || err != nil && !tooLong {
 						t.Fatalf("atEOF=%v max=%d oneByte=%v: err %v; reference too long: %v", atEOF, max, oneByte, err, tooLong)
 					}
-					if !sameEvents(got, want, true) {
+					if !eventsEqual(got, want, true) {
 						t.Fatalf("atEOF=%v max=%d oneByte=%v:\n got %q\nwant %q", atEOF, max, oneByte, got, want)
 					}
 					if _, err2 := r.ReadEvent(); err2 == nil {
@@ -208,8 +180,8 @@ func FuzzSSEReaderReference(f *testing.F) {
 				for _, ev := range want {
 					wire = AppendEvent(wire, ev)
 				}
-				again, err := drainEvents(NewSSEReader(bytes.NewReader(wire)), len(wire)+1)
-				if err != nil || !sameEvents(again, want, false) {
+				again, err := readEventsMax(NewSSEReader(bytes.NewReader(wire)), len(wire)+1)
+				if err != nil || !eventsEqual(again, want, false) {
 					t.Fatalf("read(write(read(b))) != read(b): %v\n got %q\nwant %q", err, again, want)
 				}
 			}
@@ -310,8 +282,8 @@ func FuzzTransformStreamAllFormats(f *testing.F) {
 					src = h(t.Context(), req, src)
 				}
 			}
-			events, err := drainEvents(src, 64+16*len(in))
-			if err != nil && err.Error() == "too many events" {
+			events, err := readEventsMax(src, 64+16*len(in))
+			if errors.Is(err, errTooManyEvents) {
 				t.Fatalf("%s: more than %d events from %d bytes", c.name, 64+16*len(in), len(in))
 			}
 			for i, ev := range events {

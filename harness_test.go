@@ -155,9 +155,16 @@ func (c *fakeClock) advance(d time.Duration) {
 // instead of hanging it.
 const maxTestEvents = 1 << 20
 
+// errTooManyEvents ends a read that went past its limit.
+var errTooManyEvents = errors.New("test: too many events")
+
 // readEvents drains r, returning the events and the error that ended them
 // (nil for io.EOF).
-func readEvents(r EventReader) ([]Event, error) {
+func readEvents(r EventReader) ([]Event, error) { return readEventsMax(r, maxTestEvents) }
+
+// readEventsMax is readEvents failing with errTooManyEvents after limit
+// events.
+func readEventsMax(r EventReader, limit int) ([]Event, error) {
 	var evs []Event
 	for {
 		ev, err := r.ReadEvent()
@@ -168,10 +175,24 @@ func readEvents(r EventReader) ([]Event, error) {
 			return evs, err
 		}
 		evs = append(evs, ev)
-		if len(evs) > maxTestEvents {
-			return evs, errors.New("test: endless stream")
+		if len(evs) > limit {
+			return evs, errTooManyEvents
 		}
 	}
+}
+
+// eventsEqual reports whether a and b hold the same events, comparing ids
+// too if withID.
+func eventsEqual(a, b []Event, withID bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Type != b[i].Type || !bytes.Equal(a[i].Data, b[i].Data) || withID && a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 // readStream reads r with readEvents and checks that its end stays: a

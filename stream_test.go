@@ -21,18 +21,6 @@ func sseEvents(r io.Reader, lenient bool, max int) ([]Event, error) {
 	return readEvents(s)
 }
 
-func eventsEqual(a, b []Event, withID bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Type != b[i].Type || !bytes.Equal(a[i].Data, b[i].Data) || withID && a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSSEReader(t *testing.T) {
 	ev := func(typ, data, id string) Event { return Event{Type: typ, Data: []byte(data), ID: id} }
 	tests := []struct {
