@@ -466,7 +466,7 @@ func (st *state) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 // parseMessages decodes and validates a Messages request body.
 func parseMessages(body []byte, countOnly bool) (*Request, error) {
 	var req Request
-	if err := jsonUnmarshal(body, &req); err != nil {
+	if err := decodeRequest(body, &req); err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Message: "invalid JSON body: " + jsonErrorText(err), Err: err}
 	}
 	validate := ValidateRequest

@@ -417,6 +417,16 @@ type requestAlias Request
 // Extra. It walks the top level once, decoding each known member into its
 // field and keeping the others verbatim.
 func (r *Request) UnmarshalJSON(b []byte) error {
+	// The fast path keeps references into its input: give it a copy.
+	if r.decodeFast(bytes.Clone(b)) == nil {
+		return nil
+	}
+	return r.decodeReference(b)
+}
+
+// decodeReference is the reference decoding, with encoding/json for every
+// member; the fast path (decode.go) must agree with it.
+func (r *Request) decodeReference(b []byte) error {
 	members, err := jsonraw.Members(b)
 	if err != nil {
 		// Let encoding/json describe the syntax error.

@@ -182,7 +182,7 @@ func drive(ctx context.Context, o options) (*report, error) {
 				b = streamBody
 			}
 			if r := send(ctx, client, t, b, stream, buf, nil); r.err != nil {
-				return nil, fmt.Errorf("%s: warm-up: %w", t.name, r.err)
+				return nil, fmt.Errorf("%s: warm-up request %d: %w", t.name, i, r.err)
 			}
 		}
 	}

@@ -1,0 +1,300 @@
+package jsonraw
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file is a strict scanner: it accepts exactly the documents
+// encoding/json accepts (RFC 8259, any bytes ≥ 0x80 inside strings), so
+// that a decoder built on it can trust what it skipped, and decodes strings
+// exactly as encoding/json decodes them into a Go string.
+
+// MaxDepth is the deepest nesting Skip accepts, encoding/json's limit.
+const MaxDepth = 10000
+
+// strPlain marks the bytes a string may contain as they are: not '"', not
+// '\\', not a control character, and not ≥ 0x80 (which needs a UTF-8 check
+// when decoding).
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// SkipWS returns the offset of the first byte at or after i that is not
+// JSON whitespace.
+func SkipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		break
+	}
+	return i
+}
+
+// ScanString returns the offset just past the string that starts with the
+// quote at b[i]. plain reports that it has no escapes and only ASCII, so
+// that its content b[i+1:end-1] is its value.
+func ScanString(b []byte, i int) (end int, plain bool, err error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false, ErrSyntax
+	}
+	i++
+	plain = true
+	for {
+		for i+8 <= len(b) && strPlain[b[i]] && strPlain[b[i+1]] && strPlain[b[i+2]] && strPlain[b[i+3]] &&
+			strPlain[b[i+4]] && strPlain[b[i+5]] && strPlain[b[i+6]] && strPlain[b[i+7]] {
+			i += 8
+		}
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return 0, false, ErrSyntax
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, plain, nil
+		case c == '\\':
+			plain = false
+			if i+1 >= len(b) {
+				return 0, false, ErrSyntax
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return 0, false, ErrSyntax
+				}
+				i += 6
+			default:
+				return 0, false, ErrSyntax
+			}
+		case c < 0x20:
+			return 0, false, ErrSyntax
+		default: // ≥ 0x80
+			plain = false
+			i++
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// Skip returns the offset just past the value that starts at b[i] (no
+// leading whitespace), checking it strictly.
+func Skip(b []byte, i int) (int, error) {
+	return skipStrict(b, i, 0)
+}
+
+func skipStrict(b []byte, i, depth int) (int, error) {
+	if i >= len(b) {
+		return 0, ErrSyntax
+	}
+	switch c := b[i]; c {
+	case '"':
+		end, _, err := ScanString(b, i)
+		return end, err
+	case '{', '[':
+		if depth >= MaxDepth {
+			return 0, ErrSyntax
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = SkipWS(b, i+1)
+		if i < len(b) && b[i] == closer {
+			return i + 1, nil
+		}
+		for {
+			if c == '{' {
+				e, _, err := ScanString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = SkipWS(b, e)
+				if i >= len(b) || b[i] != ':' {
+					return 0, ErrSyntax
+				}
+				i = SkipWS(b, i+1)
+			}
+			e, err := skipStrict(b, i, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i = SkipWS(b, e)
+			if i >= len(b) {
+				return 0, ErrSyntax
+			}
+			if b[i] == closer {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return 0, ErrSyntax
+			}
+			i = SkipWS(b, i+1)
+		}
+	case 't':
+		return literal(b, i, "true")
+	case 'f':
+		return literal(b, i, "false")
+	case 'n':
+		return literal(b, i, "null")
+	default:
+		return ScanNumber(b, i)
+	}
+}
+
+func literal(b []byte, i int, lit string) (int, error) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, ErrSyntax
+	}
+	return i + len(lit), nil
+}
+
+// ScanNumber returns the offset just past the number at b[i]:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func ScanNumber(b []byte, i int) (int, error) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, ErrSyntax
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		return 0, ErrSyntax
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, ErrSyntax
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, ErrSyntax
+		}
+	}
+	return i, nil
+}
+
+// Unquote decodes the string token s (quotes included, already checked
+// by ScanString) as encoding/json decodes it into a Go string: escapes
+// resolved, a lone or mismatched UTF-16 surrogate and each byte of invalid
+// UTF-8 replaced by U+FFFD.
+func Unquote(s []byte) string {
+	s = s[1 : len(s)-1]
+	// Fast path: nothing to change.
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c == '\\' {
+			break
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	if i == len(s) {
+		return string(s)
+	}
+	out := make([]byte, i, len(s)+8)
+	copy(out, s[:i])
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '\\':
+			switch s[i+1] {
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r := hex4(s[i+2:])
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
+							out = utf8.AppendRune(out, r2)
+							i += 6
+							continue
+						}
+					}
+					r = utf8.RuneError
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default: // '"', '\\', '/'
+				out = append(out, s[i+1])
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return string(out)
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
