@@ -42,10 +42,10 @@ func (r *referenceRequest) UnmarshalJSON(b []byte) error { return (*Request)(r).
 func raw(b []byte, i, j int) json.RawMessage { return json.RawMessage(b[i:j:j]) }
 
 // members calls f for each member of the object starting at b[i] and
-// returns the offset past it. Keys are given as bytes: f receives only
-// keys without escapes or non-ASCII bytes (others go to the slow path),
-// and the offsets of the value, already checked.
-func members(b []byte, i int, f func(key []byte, vs, ve int) error) (int, error) {
+// returns the offset past it. f receives only keys without escapes or
+// non-ASCII bytes (others go to the slow path) and the offset of the value,
+// and returns the offset past the value, having checked it.
+func members(b []byte, i int, f func(key []byte, vs int) (int, error)) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, errSlow
 	}
@@ -64,11 +64,11 @@ func members(b []byte, i int, f func(key []byte, vs, ve int) error) (int, error)
 			return 0, errSlow
 		}
 		vs := jsonraw.SkipWS(b, i+1)
-		ve, err := jsonraw.Skip(b, vs)
-		if err != nil {
+		if vs >= len(b) {
 			return 0, errSlow
 		}
-		if err := f(key, vs, ve); err != nil {
+		ve, err := f(key, vs)
+		if err != nil {
 			return 0, err
 		}
 		i = jsonraw.SkipWS(b, ve)
@@ -163,31 +163,94 @@ func (s *seen) add(i int) error {
 	return nil
 }
 
-// str decodes the string value b[vs:ve] into *dst; null leaves it alone,
-// as encoding/json does.
-func str(b []byte, vs, ve int, dst *string) error {
-	switch b[vs] {
-	case '"':
-		*dst = jsonraw.Unquote(b[vs:ve])
-		return nil
-	case 'n':
-		return nil
+// skip checks the value at b[vs] and returns the offset past it.
+func skip(b []byte, vs int) (int, error) {
+	ve, err := jsonraw.Skip(b, vs)
+	if err != nil {
+		return 0, errSlow
 	}
-	return errSlow
+	return ve, nil
 }
 
-func boolean(b []byte, vs int, dst *bool) error {
-	switch b[vs] {
-	case 't':
-		*dst = true
-		return nil
-	case 'f':
-		*dst = false
-		return nil
-	case 'n':
-		return nil
+// rawValue checks the value at b[vs] and points *dst at it.
+func rawValue(b []byte, vs int, dst *json.RawMessage) (int, error) {
+	ve, err := skip(b, vs)
+	if err == nil {
+		*dst = raw(b, vs, ve)
 	}
-	return errSlow
+	return ve, err
+}
+
+// str decodes the string at b[vs] into *dst; null leaves *dst alone, as
+// encoding/json does.
+func str(b []byte, vs int, dst *string) (int, error) {
+	switch b[vs] {
+	case '"':
+		ve, plain, err := jsonraw.ScanString(b, vs)
+		if err != nil {
+			return 0, errSlow
+		}
+		if plain {
+			*dst = string(b[vs+1 : ve-1])
+		} else {
+			*dst = jsonraw.Unquote(b[vs:ve])
+		}
+		return ve, nil
+	case 'n':
+		return null(b, vs)
+	}
+	return 0, errSlow
+}
+
+func null(b []byte, vs int) (int, error) {
+	if len(b)-vs >= 4 && string(b[vs:vs+4]) == "null" {
+		return vs + 4, nil
+	}
+	return 0, errSlow
+}
+
+func boolean(b []byte, vs int, dst *bool) (int, error) {
+	ve, err := skip(b, vs)
+	if err != nil {
+		return 0, err
+	}
+	switch string(b[vs:ve]) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	case "null":
+	default:
+		return 0, errSlow
+	}
+	return ve, nil
+}
+
+// integer decodes a JSON integer that fits an int; anything else (a
+// fraction, an exponent, null) is for the reference.
+func integer(b []byte, vs int, dst *int) (int, error) {
+	ve, err := jsonraw.ScanNumber(b, vs)
+	if err != nil {
+		return 0, errSlow
+	}
+	n, err := strconv.Atoi(string(b[vs:ve]))
+	if err != nil {
+		return 0, errSlow
+	}
+	*dst = n
+	return ve, nil
+}
+
+// small decodes a small member with encoding/json, as the reference does.
+func small(b []byte, vs int, dst any) (int, error) {
+	ve, err := skip(b, vs)
+	if err != nil {
+		return 0, err
+	}
+	if json.Unmarshal(b[vs:ve], dst) != nil {
+		return 0, errSlow
+	}
+	return ve, nil
 }
 
 var requestFields = []string{"model", "max_tokens", "messages", "system", "tools", "tool_choice", "temperature",
@@ -199,7 +262,7 @@ func (r *Request) decodeFast(b []byte) error {
 	*r = Request{}
 	var dup seen
 	i := jsonraw.SkipWS(b, 0)
-	end, err := members(b, i, func(key []byte, vs, ve int) error {
+	end, err := members(b, i, func(key []byte, vs int) (int, error) {
 		k := -1
 		for j, n := range requestFields {
 			if string(key) == n {
@@ -211,49 +274,51 @@ func (r *Request) decodeFast(b []byte) error {
 			if r.Extra == nil {
 				r.Extra = make(map[string]json.RawMessage)
 			} else if _, ok := r.Extra[string(key)]; ok {
-				return errSlow
+				return 0, errSlow
 			}
-			r.Extra[string(key)] = raw(b, vs, ve)
-			return nil
+			var v json.RawMessage
+			ve, err := rawValue(b, vs, &v)
+			r.Extra[string(key)] = v
+			return ve, err
 		}
 		if err := dup.add(k); err != nil {
-			return err
+			return 0, err
 		}
-		v := b[vs:ve]
 		switch requestFields[k] {
 		case "model":
-			return str(b, vs, ve, &r.Model)
+			return str(b, vs, &r.Model)
 		case "max_tokens":
-			return integer(v, &r.MaxTokens)
+			return integer(b, vs, &r.MaxTokens)
 		case "messages":
 			return decodeMessages(b, vs, &r.Messages)
 		case "system":
-			return decodeContent(b, vs, ve, &r.System)
+			return decodeContent(b, vs, &r.System)
 		case "tools":
 			return decodeTools(b, vs, &r.Tools)
 		case "stream":
 			return boolean(b, vs, &r.Stream)
 		case "metadata":
-			if string(v) != "null" {
+			ve, err := skip(b, vs)
+			if err == nil && string(b[vs:ve]) != "null" {
 				r.Metadata = raw(b, vs, ve)
 			}
-			return nil
+			return ve, err
 		case "tool_choice":
-			return slow(json.Unmarshal(v, &r.ToolChoice))
+			return small(b, vs, &r.ToolChoice)
 		case "temperature":
-			return slow(json.Unmarshal(v, &r.Temperature))
+			return small(b, vs, &r.Temperature)
 		case "top_p":
-			return slow(json.Unmarshal(v, &r.TopP))
+			return small(b, vs, &r.TopP)
 		case "top_k":
-			return slow(json.Unmarshal(v, &r.TopK))
+			return small(b, vs, &r.TopK)
 		case "stop_sequences":
-			return slow(json.Unmarshal(v, &r.StopSequences))
+			return small(b, vs, &r.StopSequences)
 		case "thinking":
-			return slow(json.Unmarshal(v, &r.Thinking))
+			return small(b, vs, &r.Thinking)
 		case "output_config":
-			return slow(json.Unmarshal(v, &r.OutputConfig))
+			return small(b, vs, &r.OutputConfig)
 		}
-		return errSlow
+		return 0, errSlow
 	})
 	if err != nil {
 		return err
@@ -264,77 +329,64 @@ func (r *Request) decodeFast(b []byte) error {
 	return nil
 }
 
-func slow(err error) error {
-	if err != nil {
-		return errSlow
-	}
-	return nil
-}
-
-// integer decodes a JSON integer that fits an int; anything else (a
-// fraction, an exponent, null) is for the reference.
-func integer(v []byte, dst *int) error {
-	n, err := strconv.Atoi(string(v))
-	if err != nil {
-		return errSlow
-	}
-	*dst = n
-	return nil
-}
-
-func decodeMessages(b []byte, i int, dst *[]Message) error {
+func decodeMessages(b []byte, i int, dst *[]Message) (int, error) {
 	if b[i] != '[' {
-		return errSlow
+		return 0, errSlow
 	}
 	msgs := make([]Message, 0, 16)
-	_, err := elements(b, i, func(vs int) (int, error) {
+	end, err := elements(b, i, func(vs int) (int, error) {
 		msgs = append(msgs, Message{})
 		return decodeMessage(b, vs, &msgs[len(msgs)-1])
 	})
 	*dst = msgs
-	return err
+	return end, err
 }
 
 var messageFields = []string{"role", "content"}
 
 func decodeMessage(b []byte, i int, m *Message) (int, error) {
 	var dup seen
-	return members(b, i, func(key []byte, vs, ve int) error {
+	return members(b, i, func(key []byte, vs int) (int, error) {
 		k, err := field(key, messageFields)
-		if err != nil || k < 0 {
-			return err
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
 		}
 		if err := dup.add(k); err != nil {
-			return err
+			return 0, err
 		}
 		if k == 0 {
-			return str(b, vs, ve, &m.Role)
+			return str(b, vs, &m.Role)
 		}
-		return decodeContent(b, vs, ve, &m.Content)
+		return decodeContent(b, vs, &m.Content)
 	})
 }
 
 // decodeContent decodes a string, null or an array of blocks, as
 // [Content.UnmarshalJSON] does.
-func decodeContent(b []byte, i, end int, dst *Content) error {
+func decodeContent(b []byte, i int, dst *Content) (int, error) {
 	switch b[i] {
 	case '"':
-		*dst = Content{{Type: "text", Text: jsonraw.Unquote(b[i:end])}}
-		return nil
+		var s string
+		end, err := str(b, i, &s)
+		*dst = Content{{Type: "text", Text: s}}
+		return end, err
 	case 'n':
 		*dst = nil
-		return nil
+		return null(b, i)
 	case '[':
 	default:
-		return errSlow
+		return 0, errSlow
 	}
 	blocks := make(Content, 0, 4)
-	_, err := elements(b, i, func(vs int) (int, error) {
+	end, err := elements(b, i, func(vs int) (int, error) {
 		blocks = append(blocks, ContentBlock{})
 		return decodeBlock(b, vs, &blocks[len(blocks)-1])
 	})
 	*dst = blocks
-	return err
+	return end, err
 }
 
 var blockFields = []string{"type", "text", "citations", "source", "title", "context", "id", "name", "input",
@@ -343,57 +395,57 @@ var blockFields = []string{"type", "text", "citations", "source", "title", "cont
 // decodeBlock decodes a block as [ContentBlock.UnmarshalJSON] does.
 func decodeBlock(b []byte, i int, c *ContentBlock) (int, error) {
 	var dup seen
-	end, err := members(b, i, func(key []byte, vs, ve int) error {
+	end, err := members(b, i, func(key []byte, vs int) (int, error) {
 		k, err := field(key, blockFields)
-		if err != nil || k < 0 {
-			return err
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
 		}
 		if err := dup.add(k); err != nil {
-			return err
+			return 0, err
 		}
 		switch k {
 		case 0:
-			return str(b, vs, ve, &c.Type)
+			return str(b, vs, &c.Type)
 		case 1:
-			return str(b, vs, ve, &c.Text)
+			return str(b, vs, &c.Text)
 		case 2:
-			c.Citations = raw(b, vs, ve)
+			return rawValue(b, vs, &c.Citations)
 		case 3:
 			switch b[vs] {
 			case 'n':
-				return nil
+				return null(b, vs)
 			case '{':
 				c.Source = new(Source)
-				_, err := decodeSource(b, vs, c.Source)
-				return err
+				return decodeSource(b, vs, c.Source)
 			}
-			return errSlow
+			return 0, errSlow
 		case 4:
-			return str(b, vs, ve, &c.Title)
+			return str(b, vs, &c.Title)
 		case 5:
-			return str(b, vs, ve, &c.Context)
+			return str(b, vs, &c.Context)
 		case 6:
-			return str(b, vs, ve, &c.ID)
+			return str(b, vs, &c.ID)
 		case 7:
-			return str(b, vs, ve, &c.Name)
+			return str(b, vs, &c.Name)
 		case 8:
-			c.Input = raw(b, vs, ve)
+			return rawValue(b, vs, &c.Input)
 		case 9:
-			return str(b, vs, ve, &c.ToolUseID)
+			return str(b, vs, &c.ToolUseID)
 		case 10:
-			c.Content = raw(b, vs, ve)
+			return rawValue(b, vs, &c.Content)
 		case 11:
 			return boolean(b, vs, &c.IsError)
 		case 12:
-			return str(b, vs, ve, &c.Thinking)
+			return str(b, vs, &c.Thinking)
 		case 13:
-			return str(b, vs, ve, &c.Signature)
+			return str(b, vs, &c.Signature)
 		case 14:
-			return str(b, vs, ve, &c.Data)
-		case 15:
-			c.CacheControl = raw(b, vs, ve)
+			return str(b, vs, &c.Data)
 		}
-		return nil
+		return rawValue(b, vs, &c.CacheControl)
 	})
 	if err != nil {
 		return 0, err
@@ -408,42 +460,44 @@ var sourceFields = []string{"type", "media_type", "data", "url", "file_id", "con
 
 func decodeSource(b []byte, i int, s *Source) (int, error) {
 	var dup seen
-	return members(b, i, func(key []byte, vs, ve int) error {
+	return members(b, i, func(key []byte, vs int) (int, error) {
 		k, err := field(key, sourceFields)
-		if err != nil || k < 0 {
-			return err
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
 		}
 		if err := dup.add(k); err != nil {
-			return err
+			return 0, err
 		}
 		switch k {
 		case 0:
-			return str(b, vs, ve, &s.Type)
+			return str(b, vs, &s.Type)
 		case 1:
-			return str(b, vs, ve, &s.MediaType)
+			return str(b, vs, &s.MediaType)
 		case 2:
-			return str(b, vs, ve, &s.Data)
+			return str(b, vs, &s.Data)
 		case 3:
-			return str(b, vs, ve, &s.URL)
+			return str(b, vs, &s.URL)
 		case 4:
-			return str(b, vs, ve, &s.FileID)
+			return str(b, vs, &s.FileID)
 		}
-		s.Content = raw(b, vs, ve)
-		return nil
+		return rawValue(b, vs, &s.Content)
 	})
 }
 
-func decodeTools(b []byte, i int, dst *[]Tool) error {
+func decodeTools(b []byte, i int, dst *[]Tool) (int, error) {
 	if b[i] != '[' {
-		return errSlow
+		return 0, errSlow
 	}
 	tools := make([]Tool, 0, 16)
-	_, err := elements(b, i, func(vs int) (int, error) {
+	end, err := elements(b, i, func(vs int) (int, error) {
 		tools = append(tools, Tool{})
 		return decodeTool(b, vs, &tools[len(tools)-1])
 	})
 	*dst = tools
-	return err
+	return end, err
 }
 
 var toolFields = []string{"type", "name", "description", "input_schema", "cache_control", "strict"}
@@ -452,35 +506,35 @@ var toolFields = []string{"type", "name", "description", "input_schema", "cache_
 // go to Extra.
 func decodeTool(b []byte, i int, t *Tool) (int, error) {
 	var dup seen
-	return members(b, i, func(key []byte, vs, ve int) error {
+	return members(b, i, func(key []byte, vs int) (int, error) {
 		k, err := field(key, toolFields)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if k < 0 {
 			if t.Extra == nil {
 				t.Extra = make(map[string]json.RawMessage)
 			}
-			t.Extra[string(key)] = raw(b, vs, ve) // the last of duplicates wins, as in a map
-			return nil
+			var v json.RawMessage
+			ve, err := rawValue(b, vs, &v)
+			t.Extra[string(key)] = v // the last of duplicates wins, as in a map
+			return ve, err
 		}
 		if err := dup.add(k); err != nil {
-			return err
+			return 0, err
 		}
 		switch k {
 		case 0:
-			return str(b, vs, ve, &t.Type)
+			return str(b, vs, &t.Type)
 		case 1:
-			return str(b, vs, ve, &t.Name)
+			return str(b, vs, &t.Name)
 		case 2:
-			return str(b, vs, ve, &t.Description)
+			return str(b, vs, &t.Description)
 		case 3:
-			t.InputSchema = raw(b, vs, ve)
+			return rawValue(b, vs, &t.InputSchema)
 		case 4:
-			t.CacheControl = raw(b, vs, ve)
-		case 5:
-			return boolean(b, vs, &t.Strict)
+			return rawValue(b, vs, &t.CacheControl)
 		}
-		return nil
+		return boolean(b, vs, &t.Strict)
 	})
 }

@@ -1,6 +1,8 @@
 package jsonraw
 
 import (
+	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -47,11 +49,21 @@ func ScanString(b []byte, i int) (end int, plain bool, err error) {
 	i++
 	plain = true
 	for {
-		for i+8 <= len(b) && strPlain[b[i]] && strPlain[b[i+1]] && strPlain[b[i+2]] && strPlain[b[i+3]] &&
-			strPlain[b[i+4]] && strPlain[b[i+5]] && strPlain[b[i+6]] && strPlain[b[i+7]] {
+		// Eight bytes at a time while none needs a look: the masks flag
+		// '"', '\\', control characters and, while the string is still
+		// plain, bytes ≥ 0x80.
+		high := uint64(hi)
+		if !plain {
+			high = 0
+		}
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if (hasZero(x^(lo*'"'))|hasZero(x^(lo*'\\'))|hasLess(x, 0x20))&hi|x&high != 0 {
+				break
+			}
 			i += 8
 		}
-		for i < len(b) && strPlain[b[i]] {
+		for i < len(b) && (strPlain[b[i]] || !plain && b[i] >= 0x80) {
 			i++
 		}
 		if i >= len(b) {
@@ -84,6 +96,19 @@ func ScanString(b []byte, i int) (end int, plain bool, err error) {
 		}
 	}
 }
+
+const (
+	lo = 0x0101010101010101
+	hi = 0x8080808080808080
+)
+
+// hasZero has the high bit set in the lowest zero byte of x (and maybe in
+// higher bytes above it); it is 0 if no byte of x is zero.
+func hasZero(x uint64) uint64 { return (x - lo) &^ x & hi }
+
+// hasLess is non-zero if a byte of x is less than n (n ≤ 128); bytes ≥ 0x80
+// count only through the borrow of a lower byte that is less than n.
+func hasLess(x uint64, n uint64) uint64 { return (x - lo*n) &^ x & hi }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
@@ -211,76 +236,71 @@ func ScanNumber(b []byte, i int) (int, error) {
 // UTF-8 replaced by U+FFFD.
 func Unquote(s []byte) string {
 	s = s[1 : len(s)-1]
-	// Fast path: nothing to change.
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c == '\\' {
-			break
-		}
-		if c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			break
-		}
-		i += size
-	}
-	if i == len(s) {
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return string(s)
 	}
-	out := make([]byte, i, len(s)+8)
-	copy(out, s[:i])
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '\\':
-			switch s[i+1] {
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r := hex4(s[i+2:])
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
-							out = utf8.AppendRune(out, r2)
-							i += 6
-							continue
-						}
-					}
-					r = utf8.RuneError
-				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default: // '"', '\\', '/'
-				out = append(out, s[i+1])
-			}
-			i += 2
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				out = utf8.AppendRune(out, utf8.RuneError)
-			} else {
-				out = append(out, s[i:i+size]...)
-			}
-			i += size
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		// The run up to the next escape, copied whole when it is valid
+		// UTF-8.
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 {
+			j = len(s) - i
 		}
+		out = appendUTF8(out, s[i:i+j])
+		i += j
+		if i == len(s) {
+			break
+		}
+		switch s[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
+						out = utf8.AppendRune(out, r2)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, s[i+1])
+		}
+		i += 2
 	}
 	return string(out)
+}
+
+// appendUTF8 appends p with each byte of invalid UTF-8 replaced by U+FFFD.
+func appendUTF8(out, p []byte) []byte {
+	if utf8.Valid(p) {
+		return append(out, p...)
+	}
+	for len(p) > 0 {
+		r, size := utf8.DecodeRune(p)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, p[:size]...)
+		}
+		p = p[size:]
+	}
+	return out
 }
 
 func hex4(b []byte) rune {

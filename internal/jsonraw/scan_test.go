@@ -2,6 +2,7 @@ package jsonraw
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -90,4 +91,18 @@ func FuzzScan(f *testing.F) {
 		}
 		checkUnquote(t, doc)
 	})
+}
+
+func BenchmarkSkip(b *testing.B) {
+	doc, err := os.ReadFile("../../testdata/bench/claude_code_request.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !valid(doc) {
+			b.Fatal("invalid")
+		}
+	}
 }
