@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -119,11 +120,20 @@ func newBareProxy(upstream string) http.Handler {
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 256
 	t.Proxy = nil
-	return &httputil.ReverseProxy{
+	rp := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport: t,
-		ErrorLog:  slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
+		ErrorLog:  log.New(os.Stderr, "proxy: ", 0),
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The upstream answers once it has read the whole body, but the
+		// transport may not yet have seen the body's EOF: without full
+		// duplex the server would close the body under it when the
+		// answer's headers go out, and the transport would drop the
+		// connection mid-answer (about 1% of streams here).
+		http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // newCCR is the router under test, configured like a Claude Code user's
