@@ -286,7 +286,9 @@ func (r *Request) decodeFast(b []byte) error {
 		}
 		switch requestFields[k] {
 		case "model":
-			return str(b, vs, &r.Model)
+			ve, err := str(b, vs, &r.Model)
+			r.rawModel = rawSpan{doc: b, start: vs, end: ve}
+			return ve, err
 		case "max_tokens":
 			return integer(b, vs, &r.MaxTokens)
 		case "messages":
@@ -536,5 +538,99 @@ func decodeTool(b []byte, i int, t *Tool) (int, error) {
 			return rawValue(b, vs, &t.CacheControl)
 		}
 		return boolean(b, vs, &t.Strict)
+	})
+}
+
+// decodeResponse decodes an Anthropic Messages response into resp as
+// json.Unmarshal does; its content blocks keep references into body.
+func decodeResponse(body []byte, resp *Response) error {
+	if resp.decodeFast(body) == nil {
+		return nil
+	}
+	*resp = Response{}
+	return json.Unmarshal(body, resp)
+}
+
+var responseFields = []string{"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
+
+func (r *Response) decodeFast(b []byte) error {
+	*r = Response{}
+	var dup seen
+	end, err := members(b, jsonraw.SkipWS(b, 0), func(key []byte, vs int) (int, error) {
+		k, err := field(key, responseFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch k {
+		case 0:
+			return str(b, vs, &r.ID)
+		case 1:
+			return str(b, vs, &r.Type)
+		case 2:
+			return str(b, vs, &r.Role)
+		case 3:
+			return str(b, vs, &r.Model)
+		case 4:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			var c Content
+			ve, err := decodeContent(b, vs, &c)
+			if err != nil || b[vs] != '[' {
+				return 0, errSlow
+			}
+			r.Content = c
+			return ve, nil
+		case 5:
+			return str(b, vs, &r.StopReason)
+		case 6:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			var s string
+			ve, err := str(b, vs, &s)
+			r.StopSequence = &s
+			return ve, err
+		}
+		return decodeUsage(b, vs, &r.Usage)
+	})
+	if err != nil {
+		return err
+	}
+	if jsonraw.SkipWS(b, end) != len(b) {
+		return errSlow
+	}
+	return nil
+}
+
+var usageFields = []string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
+
+func decodeUsage(b []byte, i int, u *Usage) (int, error) {
+	if b[i] == 'n' {
+		return null(b, i)
+	}
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, usageFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		dst := [...]*int{&u.InputTokens, &u.OutputTokens, &u.CacheCreationInputTokens, &u.CacheReadInputTokens}[k]
+		if b[vs] == 'n' {
+			return null(b, vs)
+		}
+		return integer(b, vs, dst)
 	})
 }

@@ -26,6 +26,14 @@ func checkFastDecode(t *testing.T, b []byte) bool {
 	if fast.decodeFast(own) != nil {
 		return false
 	}
+	if m := fast.rawModel; m.end > 0 && string(own[m.start:m.end]) != string(mustMarshal(t, fast.Model)) && own[m.start] != 'n' {
+		// The span must cover the model's JSON value (escapes aside).
+		var s string
+		if json.Unmarshal(own[m.start:m.end], &s) != nil || s != fast.Model {
+			t.Fatalf("rawModel span %q does not hold the model %q", own[m.start:m.end], fast.Model)
+		}
+	}
+	fast.rawModel = rawSpan{}
 	ref, err := referenceDecode(b)
 	if err != nil {
 		t.Fatalf("fast path accepted %q; the reference fails: %v", b, err)
@@ -113,6 +121,7 @@ func TestDecodeFastMatchesReference(t *testing.T) {
 			if (gerr == nil) != (rerr == nil) || (gerr != nil && gerr.Error() != rerr.Error()) {
 				t.Fatalf("decodeRequest error %v; reference %v", gerr, rerr)
 			}
+			got.rawModel = rawSpan{}
 			if gerr == nil && !reflect.DeepEqual(&got, ref) {
 				t.Fatalf("decodeRequest = %#v; reference %#v", got, *ref)
 			}
@@ -182,5 +191,121 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"tools":[{"name":"x","max_uses":1,"max_uses":2}],"model":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkFastDecode(t, b)
+	})
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPassthroughSplice checks that the Anthropic passthrough's splice at
+// the model position found while decoding matches jsonraw.Set.
+func TestPassthroughSplice(t *testing.T) {
+	t.Parallel()
+	bench, err := os.ReadFile("testdata/bench/claude_code_request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewAnthropic(AnthropicOptions{})
+	for _, body := range []string{
+		string(bench),
+		`{"max_tokens":5, "model" :  "claude-x" ,"messages":[{"role":"user","content":"hi"}]}`,
+		`{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"model":"caf\u00e9 \"q\""}`,
+	} {
+		req, err := parseMessages([]byte(body), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !req.rawModel.in([]byte(body)) && req.rawModel.end == 0 {
+			t.Fatalf("no model position recorded for %.60s", body)
+		}
+		req.Raw = req.rawModel.doc
+		req.Model = "routed/model-ü"
+		spliced, err := tr.TransformRequest(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.rawModel = rawSpan{}
+		set, err := tr.TransformRequest(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(spliced.Body, set.Body) {
+			t.Errorf("splice = %.200s\nSet = %.200s", spliced.Body, set.Body)
+		}
+		if !bytes.Contains(spliced.Body, []byte(`"model":"routed/model-ü"`)) && !bytes.Contains(spliced.Body, []byte(`"model" :  "routed/model-ü"`)) {
+			t.Errorf("routed model missing: %.200s", spliced.Body)
+		}
+	}
+}
+
+// checkFastResponse decodes b on the response fast path and, if that
+// succeeded, checks it against encoding/json.
+func checkFastResponse(t *testing.T, b []byte) bool {
+	t.Helper()
+	var fast Response
+	if fast.decodeFast(bytes.Clone(b)) != nil {
+		return false
+	}
+	var ref Response
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatalf("fast path accepted %q; encoding/json fails: %v", b, err)
+	}
+	if !reflect.DeepEqual(fast, ref) {
+		t.Fatalf("fast path decoded %q as %#v; encoding/json as %#v", b, fast, ref)
+	}
+	return true
+}
+
+func TestDecodeResponseFast(t *testing.T) {
+	t.Parallel()
+	bench, err := os.ReadFile("testdata/bench/anthropic_message.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		body string
+		fast bool
+	}{
+		{string(bench), true},
+		{`{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":7,"cache_creation_input_tokens":0,"cache_read_input_tokens":3,"service_tier":"standard","server_tool_use":{"web_search_requests":1}}}`, true},
+		{`{"content":[{"type":"server_tool_use","id":"s","name":"web_search","input":{"q":"x"}},{"type":"web_search_tool_result","tool_use_id":"s","content":[{"type":"web_search_result","url":"u"}]},{"type":"thinking","thinking":"t","signature":"s"}],"stop_sequence":"END","container":{"id":"c"}}`, true},
+		{`{"content":null,"usage":null,"stop_reason":null}`, true},
+		{`{}`, true},
+		{`{"usage":{"input_tokens":1.5}}`, false},
+		{`{"content":"text"}`, false},
+		{`{"Content":[]}`, false},
+		{`{"id":"a","id":"b"}`, false},
+		{`{"usage":{"input_tokens":1,"input_tokens":2}}`, false},
+		{`{"content":[null]}`, false},
+		{`{"stop_sequence":5}`, false},
+		{`not json`, false},
+	}
+	for _, tt := range tests {
+		if got := checkFastResponse(t, []byte(tt.body)); got != tt.fast {
+			t.Errorf("fast path for %.80s = %v; want %v", tt.body, got, tt.fast)
+		}
+		var got, ref Response
+		gerr := decodeResponse([]byte(tt.body), &got)
+		rerr := json.Unmarshal([]byte(tt.body), &ref)
+		if (gerr == nil) != (rerr == nil) || gerr == nil && !reflect.DeepEqual(got, ref) {
+			t.Errorf("decodeResponse(%.80s) = %v, %v; want %v, %v", tt.body, got, gerr, ref, rerr)
+		}
+	}
+}
+
+// FuzzDecodeResponse pins the fast response decoder to encoding/json.
+func FuzzDecodeResponse(f *testing.F) {
+	if b, err := os.ReadFile("testdata/bench/anthropic_message.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"content":[{"type":"text","text":"a"}],"stop_sequence":null,"usage":{"input_tokens":1}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkFastResponse(t, b)
 	})
 }

@@ -26,6 +26,9 @@ const (
 	LogKeyAttempts   = "attempts"
 	LogKeyCause      = "cause"
 	LogKeyOverhead   = "overhead_ms"
+	LogKeyRouteMS    = "route_ms"
+	LogKeyConvertMS  = "convert_ms"
+	LogKeyUpstreamMS = "upstream_ms"
 	LogKeyUpstreamID = "upstream_req_id"
 )
 
@@ -33,19 +36,26 @@ const (
 // the access log, the recent-requests trail and metrics. It holds no
 // prompt text and no secret.
 type RequestRecord struct {
-	ID           string    `json:"id"`
-	Time         time.Time `json:"time"`
-	Method       string    `json:"method"`
-	Path         string    `json:"path"`
-	Route        string    `json:"route,omitempty"`
-	Provider     string    `json:"provider,omitempty"`
-	Model        string    `json:"model,omitempty"`
-	ClientModel  string    `json:"client_model,omitempty"`
-	Stream       bool      `json:"stream"`
-	Status       int       `json:"status"`
-	DurationMS   float64   `json:"duration_ms"`
-	TTFBMS       float64   `json:"ttfb_ms,omitempty"`
-	OverheadMS   float64   `json:"overhead_ms,omitempty"`
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Method      string    `json:"method"`
+	Path        string    `json:"path"`
+	Route       string    `json:"route,omitempty"`
+	Provider    string    `json:"provider,omitempty"`
+	Model       string    `json:"model,omitempty"`
+	ClientModel string    `json:"client_model,omitempty"`
+	Stream      bool      `json:"stream"`
+	Status      int       `json:"status"`
+	DurationMS  float64   `json:"duration_ms"`
+	TTFBMS      float64   `json:"ttfb_ms,omitempty"`
+	OverheadMS  float64   `json:"overhead_ms,omitempty"` // RouteMS + ConvertMS
+	// RouteMS, ConvertMS and UpstreamMS are the phases of the
+	// Server-Timing header: routing (with token counting), request and
+	// response conversion, and the upstream's time to its response
+	// headers.
+	RouteMS      float64   `json:"route_ms,omitempty"`
+	ConvertMS    float64   `json:"convert_ms,omitempty"`
+	UpstreamMS   float64   `json:"upstream_ms,omitempty"`
 	InputTokens  int       `json:"input_tokens,omitempty"`
 	OutputTokens int       `json:"output_tokens,omitempty"`
 	CacheRead    int       `json:"cache_read_tokens,omitempty"`
@@ -92,6 +102,10 @@ func logRecord(ctx context.Context, log *slog.Logger, rec *RequestRecord) {
 	if rec.OverheadMS > 0 {
 		attrs = append(attrs, slog.Float64(LogKeyOverhead, round2(rec.OverheadMS)))
 	}
+	if rec.Route != "" {
+		attrs = append(attrs, slog.Float64(LogKeyRouteMS, round3(rec.RouteMS)), slog.Float64(LogKeyConvertMS, round3(rec.ConvertMS)),
+			slog.Float64(LogKeyUpstreamMS, round3(rec.UpstreamMS)))
+	}
 	if rec.InputTokens > 0 || rec.OutputTokens > 0 {
 		attrs = append(attrs, slog.Int(LogKeyInTokens, rec.InputTokens), slog.Int(LogKeyOutTokens, rec.OutputTokens))
 	}
@@ -108,6 +122,8 @@ func logRecord(ctx context.Context, log *slog.Logger, rec *RequestRecord) {
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
 // requestTrail is a bounded ring of recent request records.
 type requestTrail struct {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,11 +31,12 @@ type exchange struct {
 	session string
 	start   time.Time
 	// timing
-	routeDur   time.Duration
-	convertDur time.Duration
-	upstreamAt time.Time // first upstream response headers
-	sw         *SSEWriter
-	rc         *http.ResponseController // for write deadlines; nil until needed
+	routeDur    time.Duration
+	convertDur  time.Duration
+	upstreamDur time.Duration // from sending the upstream request to its response headers
+	upstreamAt  time.Time     // first upstream response headers
+	sw          *SSEWriter
+	rc          *http.ResponseController // for write deadlines; nil until needed
 }
 
 func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -252,7 +254,9 @@ func (x *exchange) attempt(t target, key int) (err error) {
 	if err != nil {
 		return err
 	}
+	sent := time.Now()
 	resp, err := t.p.client.Do(hreq)
+	releaseRequestBody(hreq)
 	if fbTimer != nil {
 		fbTimer.Stop()
 	}
@@ -261,6 +265,7 @@ func (x *exchange) attempt(t target, key int) (err error) {
 	}
 	defer resp.Body.Close()
 	x.upstreamAt = time.Now()
+	x.upstreamDur = x.upstreamAt.Sub(sent)
 	at.Status = resp.StatusCode
 	if t.p.keyStatus(key, resp.StatusCode, resp.Header, x.st.d.now()) {
 		x.st.log.LogAttrs(ctx, slog.LevelWarn, "provider key set aside until the next reload",
@@ -269,7 +274,7 @@ func (x *exchange) attempt(t target, key int) (err error) {
 
 	// Silence on the body, streamed or not, is bounded by the idle
 	// timeout.
-	body := &upstreamBody{r: resp.Body, ctx: upCtx}
+	body := &upstreamBody{r: resp.Body, ctx: upCtx, size: resp.ContentLength}
 	if x.st.idle > 0 {
 		body.idle = x.st.idle
 		body.timer = time.AfterFunc(x.st.idle, func() { cancel(ErrStreamIdle) })
@@ -365,8 +370,18 @@ func (x *exchange) queueError(p *provider, upCtx context.Context, err error) err
 type upstreamBody struct {
 	r     io.Reader
 	ctx   context.Context
+	size  int64 // the Content-Length, -1 if unknown
 	idle  time.Duration
 	timer *time.Timer
+}
+
+// readAll reads the whole body, up to max+1 bytes.
+func (b *upstreamBody) readAll(max int64) ([]byte, error) {
+	hint := b.size
+	if hint > max {
+		hint = 0
+	}
+	return readAllHint(io.LimitReader(b, max+1), hint)
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -385,8 +400,8 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (x *exchange) relayJSON(ch *chain, req *Request, body io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(body, x.st.maxResp+1))
+func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error {
+	b, err := body.readAll(x.st.maxResp)
 	if err != nil {
 		return x.readError(err)
 	}
@@ -443,8 +458,8 @@ func (x *exchange) readError(err error) error {
 	return &Error{Status: http.StatusBadGateway, Message: "upstream connection failed while reading its answer", Err: err}
 }
 
-func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(body, x.st.maxResp+1))
+func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body *upstreamBody) error {
+	b, err := body.readAll(x.st.maxResp)
 	if err != nil {
 		return x.readError(err)
 	}
@@ -513,11 +528,12 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 // hubStream returns the converted event stream of an upstream body, with
-// the chain's stream hooks applied.
+// the chain's stream hooks applied. They get the request's stream view.
 func (x *exchange) hubStream(ch *chain, req *Request, body io.Reader) EventReader {
 	sse := NewSSEReader(body)
 	sse.DispatchAtEOF = true
 	sse.MaxLineBytes = x.st.maxEvent
+	req = streamView(req)
 	src := ch.tr.TransformStream(x.r.Context(), req, sse)
 	for i := len(ch.hooks) - 1; i >= 0; i-- {
 		if h := ch.hooks[i].Stream; h != nil {
@@ -548,6 +564,9 @@ func (x *exchange) writeStream(src EventReader) error {
 		return err
 	}
 	x.sw = sw
+	// Committed: no other attempt will need the request, which would
+	// otherwise stay in memory for as long as the stream runs.
+	x.req = nil
 	x.st.d.streams.Add(1)
 	defer x.st.d.streams.Add(-1)
 	x.rec.Status = http.StatusOK
@@ -681,12 +700,18 @@ func (x *exchange) noteUsage(u Usage, final bool) {
 	}
 }
 
+// serverTiming is the Server-Timing header of a non-streaming answer:
+// routing, conversion and the upstream's time to its response headers,
+// the phases the access record also carries.
 func (x *exchange) serverTiming() string {
-	up := time.Duration(0)
-	if !x.upstreamAt.IsZero() {
-		up = x.upstreamAt.Sub(x.start) - x.routeDur - x.convertDur
-	}
-	return fmt.Sprintf("route;dur=%.3f, convert;dur=%.3f, upstream;dur=%.3f", ms(x.routeDur), ms(x.convertDur), ms(up))
+	b := make([]byte, 0, 64)
+	b = append(b, "route;dur="...)
+	b = strconv.AppendFloat(b, ms(x.routeDur), 'f', 3, 64)
+	b = append(b, ", convert;dur="...)
+	b = strconv.AppendFloat(b, ms(x.convertDur), 'f', 3, 64)
+	b = append(b, ", upstream;dur="...)
+	b = strconv.AppendFloat(b, ms(x.upstreamDur), 'f', 3, 64)
+	return string(b)
 }
 
 // fail reports err to the client: as JSON with its status while nothing
@@ -732,6 +757,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func (x *exchange) finish() {
 	x.rec.DurationMS = ms(time.Since(x.start))
 	x.rec.OverheadMS = ms(x.routeDur + x.convertDur)
+	x.rec.RouteMS, x.rec.ConvertMS, x.rec.UpstreamMS = ms(x.routeDur), ms(x.convertDur), ms(x.upstreamDur)
 	if x.rec.Status == 0 {
 		x.rec.Status = http.StatusOK
 	}
@@ -912,4 +938,45 @@ func collectMessage(src EventReader) (*Response, error) {
 	}
 	resp.Raw = nil
 	return &resp, nil
+}
+
+// readAllHint is io.ReadAll with a size hint, such as a Content-Length: a body
+// of the announced size is read into one buffer, without the copies of
+// growing one.
+func readAllHint(r io.Reader, hint int64) ([]byte, error) {
+	if hint <= 0 || hint > 64<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, hint+1) // +1: the read that finds EOF needs room
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// streamView returns what a stream keeps of its request: everything but
+// the conversation (Messages and System), Raw, Metadata and Extra, with
+// the tools' types and names only. A stream holds its request for as long
+// as it runs, and the conversation and the tool schemas are the bulk of a
+// request: a thousand open streams would otherwise hold a thousand
+// conversations.
+func streamView(req *Request) *Request {
+	v := *req
+	v.Messages, v.System, v.Raw, v.Metadata, v.Extra = nil, nil, nil, nil, nil
+	if len(req.Tools) > 0 {
+		v.Tools = make([]Tool, len(req.Tools))
+		for i, t := range req.Tools {
+			v.Tools[i] = Tool{Type: t.Type, Name: t.Name, Strict: t.Strict}
+		}
+	}
+	return &v
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -128,14 +129,24 @@ func (p *provider) keyFingerprint(k int) string {
 // newRequest builds the outbound request for up. It is a fresh request
 // carrying only the headers that belong upstream: never the client's
 // credentials, never its Accept-Encoding.
+//
+// The request's body lets go of up.Body after [releaseRequestBody], once
+// the transport has finished sending it: the transport keeps the request
+// for as long as the answer is read, which for a stream may be minutes.
 func (p *provider) newRequest(ctx context.Context, up *UpstreamRequest, key int) (*http.Request, error) {
 	target := up.URL
 	if target == "" {
 		target = joinURL(p.baseURL, up.Path)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(up.Body))
+	body := &upstreamRequestBody{b: up.Body}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, http.NoBody)
 	if err != nil {
 		return nil, fmt.Errorf("ccr: provider %s: build request: %w", p.name, err)
+	}
+	req.ContentLength = int64(len(up.Body))
+	if len(up.Body) > 0 {
+		req.Body, _ = body.open()
+		req.GetBody = body.open
 	}
 	for k, vs := range up.Header {
 		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
@@ -161,6 +172,72 @@ func (p *provider) newRequest(ctx context.Context, up *UpstreamRequest, key int)
 		}
 	}
 	return req, nil
+}
+
+// releaseRequestBody lets the body of a request made by newRequest drop
+// its bytes once the transport is done with them. Call it when the
+// request's answer has arrived.
+func releaseRequestBody(r *http.Request) {
+	if rd, ok := r.Body.(*upstreamRequestReader); ok {
+		rd.u.release()
+	}
+}
+
+// upstreamRequestBody is the bytes of an upstream request, for the
+// request's Body and GetBody. Once released, and once every reader the
+// transport opened is closed (the transport closes them when it has sent
+// the body), it drops the bytes.
+type upstreamRequestBody struct {
+	mu       sync.Mutex
+	b        []byte
+	readers  int // opened and not yet closed
+	released bool
+}
+
+func (u *upstreamRequestBody) open() (io.ReadCloser, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.readers++
+	return &upstreamRequestReader{u: u}, nil
+}
+
+func (u *upstreamRequestBody) release() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.released = true
+	if u.readers == 0 {
+		u.b = nil
+	}
+}
+
+type upstreamRequestReader struct {
+	u      *upstreamRequestBody
+	off    int
+	closed bool
+}
+
+func (r *upstreamRequestReader) Read(p []byte) (int, error) {
+	r.u.mu.Lock()
+	defer r.u.mu.Unlock()
+	if r.closed || r.off >= len(r.u.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.u.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *upstreamRequestReader) Close() error {
+	r.u.mu.Lock()
+	defer r.u.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		r.u.readers--
+		if r.u.readers == 0 && r.u.released {
+			r.u.b = nil
+		}
+	}
+	return nil
 }
 
 // redact replaces every key of the provider found in s.

@@ -441,7 +441,7 @@ func (st *state) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 			rc = nil
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.maxBody))
+	body, err := readAllHint(http.MaxBytesReader(w, r.Body, st.maxBody), r.ContentLength)
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		// Keep the expired deadline: the server then gives up on the

@@ -74,7 +74,9 @@ type SSEReader struct {
 
 // NewSSEReader returns an SSEReader reading from r.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, 32<<10)}
+	// A small buffer: a line longer than it is gathered in s.line, and a
+	// thousand open streams each hold one.
+	return &SSEReader{r: bufio.NewReaderSize(r, 4<<10)}
 }
 
 // ReadEvent returns the next event. See [EventReader].
@@ -142,7 +144,7 @@ func (s *SSEReader) field(line []byte) {
 		s.data = append(s.data, value...)
 		s.hasData = true
 	case "event":
-		s.typ = string(value)
+		s.typ = eventType(value)
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
 			s.id = string(value)
@@ -350,4 +352,28 @@ func (sw *SSEWriter) close() {
 	sw.mu.Lock()
 	sw.closed = true
 	sw.mu.Unlock()
+}
+
+// eventType returns value as a string, without allocating for the event
+// types of the formats the router speaks.
+func eventType(value []byte) string {
+	switch string(value) {
+	case "message_start":
+		return "message_start"
+	case "content_block_start":
+		return "content_block_start"
+	case "content_block_delta":
+		return "content_block_delta"
+	case "content_block_stop":
+		return "content_block_stop"
+	case "message_delta":
+		return "message_delta"
+	case "message_stop":
+		return "message_stop"
+	case "ping":
+		return "ping"
+	case "error":
+		return "error"
+	}
+	return string(value)
 }

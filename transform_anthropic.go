@@ -47,7 +47,11 @@ func (a *anthropic) TransformRequest(ctx context.Context, req *Request) (*Upstre
 		if err != nil {
 			return nil, err
 		}
-		if body, err = jsonraw.Set(raw, "model", model); err != nil {
+		if m := req.rawModel; m.in(raw) {
+			// The Router decoded raw and knows where its model is.
+			body = make([]byte, 0, len(raw)-(m.end-m.start)+len(model))
+			body = append(append(append(body, raw[:m.start]...), model...), raw[m.end:]...)
+		} else if body, err = jsonraw.Set(raw, "model", model); err != nil {
 			raw = nil
 		}
 	}
@@ -138,7 +142,7 @@ func (a *anthropic) CountTokensResponse(body []byte) (int, error) {
 
 func (a *anthropic) TransformResponse(ctx context.Context, req *Request, body []byte) (*Response, error) {
 	var resp Response
-	if err := json.Unmarshal(body, &resp); err != nil {
+	if err := decodeResponse(body, &resp); err != nil {
 		return nil, &Error{Status: http.StatusBadGateway, Message: "upstream returned malformed JSON", Err: err}
 	}
 	resp.Raw = body

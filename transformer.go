@@ -30,6 +30,10 @@ type Transformer interface {
 	// that reads upstream events from src. It is called once per streaming
 	// request. Errors from src are returned unchanged (wrapped at most
 	// once); an upstream error event becomes an *Error.
+	//
+	// The Router passes the request's stream view: a stream keeps its
+	// request for as long as it runs, so Messages, System, Raw, Metadata
+	// and Extra are not set, and Tools carry only Type, Name and Strict.
 	TransformStream(ctx context.Context, req *Request, src EventReader) EventReader
 
 	// TransformError converts a non-2xx upstream response into an *Error.
@@ -79,7 +83,8 @@ type Hook struct {
 	Upstream func(ctx context.Context, req *Request, up *UpstreamRequest) error
 	// Response edits a non-streaming hub response.
 	Response func(ctx context.Context, req *Request, resp *Response) error
-	// Stream wraps the hub event stream.
+	// Stream wraps the hub event stream. req is the stream view
+	// described at [Transformer].TransformStream.
 	Stream func(ctx context.Context, req *Request, src EventReader) EventReader
 }
 
@@ -117,6 +122,23 @@ type Request struct {
 	// Header is the client's request header, read-only. Transformers may
 	// read format headers (anthropic-version, anthropic-beta) from it.
 	Header http.Header `json:"-"`
+
+	// rawModel locates the model member of the body the Router decoded,
+	// so that a passthrough can splice in the routed model without
+	// scanning the body again.
+	rawModel rawSpan
+}
+
+// rawSpan is the position of a value in a decoded document.
+type rawSpan struct {
+	doc        []byte
+	start, end int
+}
+
+// in reports whether the span belongs to raw: raw is the very document
+// it was found in.
+func (s rawSpan) in(raw []byte) bool {
+	return len(raw) > 0 && len(raw) == len(s.doc) && &raw[0] == &s.doc[0] && s.end > s.start
 }
 
 // Message is one turn of a conversation.
@@ -419,6 +441,7 @@ type requestAlias Request
 func (r *Request) UnmarshalJSON(b []byte) error {
 	// The fast path keeps references into its input: give it a copy.
 	if r.decodeFast(bytes.Clone(b)) == nil {
+		r.rawModel = rawSpan{}
 		return nil
 	}
 	return r.decodeReference(b)

@@ -106,3 +106,17 @@ func BenchmarkSkip(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSet(b *testing.B) {
+	doc, err := os.ReadFile("../../testdata/bench/claude_code_request.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Set(doc, "model", []byte(`"bench-model"`)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
