@@ -309,3 +309,55 @@ func FuzzDecodeResponse(f *testing.F) {
 		checkFastResponse(t, b)
 	})
 }
+
+// TestStreamViewHoldsNoBody checks that a stream's view of a decoded
+// request keeps no reference into the body: a thousand open streams must
+// not hold a thousand bodies.
+func TestStreamViewHoldsNoBody(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile("testdata/bench/claude_code_request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := parseMessages(body, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Raw = body
+	v := streamView(req)
+	if len(v.Tools) != len(req.Tools) || v.Model != req.Model || v.Stream != req.Stream {
+		t.Fatalf("stream view lost routing fields: %+v", v)
+	}
+	lo, hi := reflect.ValueOf(&body[0]).Pointer(), reflect.ValueOf(&body[len(body)-1]).Pointer()
+	var walk func(rv reflect.Value, path string)
+	walk = func(rv reflect.Value, path string) {
+		switch rv.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if !rv.IsNil() {
+				walk(rv.Elem(), path)
+			}
+		case reflect.Struct:
+			for i := range rv.NumField() {
+				walk(rv.Field(i), path+"."+rv.Type().Field(i).Name)
+			}
+		case reflect.Slice:
+			if rv.Len() == 0 {
+				return
+			}
+			if rv.Type().Elem().Kind() == reflect.Uint8 {
+				if p := rv.Index(0).Addr().Pointer(); p >= lo && p <= hi {
+					t.Errorf("%s points into the body", path)
+				}
+				return
+			}
+			for i := range rv.Len() {
+				walk(rv.Index(i), path)
+			}
+		case reflect.Map:
+			for _, k := range rv.MapKeys() {
+				walk(rv.MapIndex(k), path+"["+k.String()+"]")
+			}
+		}
+	}
+	walk(reflect.ValueOf(v).Elem(), "req")
+}

@@ -972,6 +972,7 @@ func readAllHint(r io.Reader, hint int64) ([]byte, error) {
 func streamView(req *Request) *Request {
 	v := *req
 	v.Messages, v.System, v.Raw, v.Metadata, v.Extra = nil, nil, nil, nil, nil
+	v.rawModel = rawSpan{}
 	if len(req.Tools) > 0 {
 		v.Tools = make([]Tool, len(req.Tools))
 		for i, t := range req.Tools {

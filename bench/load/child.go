@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -100,10 +102,24 @@ func withHeapProfile(h http.Handler, path string) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		runtime.GC() // the profile shows the heap as of the last collection
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
 		f, err := os.Create(path)
 		if err == nil {
 			err = pprof.Lookup("heap").WriteTo(f, 0)
 			f.Close()
+		}
+		if err == nil {
+			ms := func(m *runtime.MemStats) map[string]uint64 {
+				return map[string]uint64{"HeapAlloc": m.HeapAlloc, "HeapInuse": m.HeapInuse, "HeapIdle": m.HeapIdle,
+					"HeapReleased": m.HeapReleased, "StackInuse": m.StackInuse, "Sys": m.Sys, "NextGC": m.NextGC,
+					"Goroutines": uint64(runtime.NumGoroutine()), "NumGC": uint64(m.NumGC)}
+			}
+			b, _ := json.MarshalIndent(map[string]any{"before_gc": ms(&before), "after_gc": ms(&after)}, "", "  ")
+			err = os.WriteFile(path+".memstats.json", b, 0o644)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), 500)

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,8 @@ func main() {
 	fs.BoolVar(&o.quick, "quick", false, "a short run (under 30 s) for a quick look; the figures are noisier")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of both ccr processes and a heap profile while the long streams are open into `DIR`")
-	fs.IntVar(&o.streams, "streams", 1000, "concurrent long streams")
+	fs.IntVar(&o.streams, "streams", 1000, "concurrent long streams (-quick: half as many)")
+	fs.StringVar(&o.phases, "phases", "long,json,stream", "the phases to run: long (concurrent long streams), json (non-streaming), stream (20 and 200 chunks)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench/load [flags]\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -86,6 +88,7 @@ func main() {
 }
 
 type options struct {
+	phases  string
 	quick   bool
 	json    bool
 	profile string
@@ -123,7 +126,11 @@ func drive(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	defer up.stop()
-	px, err := startChild(proxy, "-role", "proxy", "-upstream", up.addr)
+	pxArgs := []string{"-role", "proxy", "-upstream", up.addr}
+	if o.profile != "" {
+		pxArgs = append(pxArgs, "-cpuprofile", filepath.Join(o.profile, "proxy.cpu.pprof"), "-heapprofile", filepath.Join(o.profile, "proxy.heap.pprof"))
+	}
+	px, err := startChild(proxy, pxArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -200,18 +207,23 @@ func drive(ctx context.Context, o options) (*report, error) {
 	// Long streams first, while the heaps are small, so that the memory
 	// each open stream takes is not hidden in memory freed by earlier
 	// phases.
+	run := func(phase string) bool { return slices.Contains(strings.Split(o.phases, ","), phase) }
 	ls := longSpec{n: o.streams, ramp: 2 * time.Second, hold: 3 * time.Second, interval: 100 * time.Millisecond}
 	if o.quick {
-		ls.ramp, ls.hold = time.Second, 500*time.Millisecond
+		// Half the streams at the same pace.
+		ls.n, ls.ramp, ls.hold = max(o.streams/2, 1), time.Second, 500*time.Millisecond
 	}
 	if err := setMode(ls.chunks(), ls.interval); err != nil {
 		return nil, err
 	}
 	var longDirect longResult
 	for _, t := range targets {
+		if !run("long") {
+			break
+		}
 		logf("%d long streams: %s", ls.n, t.name)
 		var heap func()
-		if o.profile != "" && strings.HasPrefix(t.name, "ccr") {
+		if o.profile != "" && t.proc != nil {
 			heap = func() { t.proc.get(ctx, "/_bench/heap") }
 		}
 		r := runLong(ctx, t, up, streamBody, ls, heap)
@@ -232,6 +244,9 @@ func drive(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	for _, c := range []int{1, 16, 64, 256} {
+		if !run("json") {
+			break
+		}
 		ph := phase{Name: fmt.Sprintf("json c=%d", c), Concurrency: c}
 		for _, t := range targets {
 			logf("%s: %s", ph.Name, t.name)
@@ -242,6 +257,9 @@ func drive(ctx context.Context, o options) (*report, error) {
 		rep.Phases = append(rep.Phases, ph)
 	}
 	for _, n := range []int{20, 200} {
+		if !run("stream") {
+			break
+		}
 		if err := setMode(n, 0); err != nil {
 			return nil, err
 		}

@@ -185,19 +185,24 @@ func (rep *report) check() {
 			}
 		}
 	}
-	oa, an := rep.find("json c=16", ccrOA), rep.find("json c=16", ccrAn)
-	add("CPU per converted request (c=16) <= 3x proxy", oa.CPURatio > 0 && oa.CPURatio <= 3, "%.2fx (%.3f ms)", oa.CPURatio, oa.CPUMs)
-	add("CPU per Anthropic passthrough request (c=16) <= 1.3x proxy", an.CPURatio > 0 && an.CPURatio <= 1.3, "%.2fx (%.3f ms)", an.CPURatio, an.CPUMs)
-	for _, t := range []string{ccrAn, ccrOA} {
-		r := rep.find("json c=1", t)
-		add(t+": added p50 at c=1 within 0.3 ms of proxy's", r.Requests > 0 && r.AddedP50Diff <= 0.3, "%+.3f ms (%.3f vs %.3f)", r.AddedP50Diff, r.AddedP50, r.AddedP50-r.AddedP50Diff)
-	}
-	for _, t := range []string{ccrAn, ccrOA} {
-		r := rep.find("json c=16", t)
-		add(t+": req/s at c=16 >= 0.5x proxy", r.RPSRatio >= 0.5, "%.2fx (%.0f/s)", r.RPSRatio, r.RPS)
+	if len(rep.Phases) > 0 {
+		oa, an := rep.find("json c=16", ccrOA), rep.find("json c=16", ccrAn)
+		add("CPU per converted request (c=16) <= 3x proxy", oa.CPURatio > 0 && oa.CPURatio <= 3, "%.2fx (%.3f ms)", oa.CPURatio, oa.CPUMs)
+		add("CPU per Anthropic passthrough request (c=16) <= 1.3x proxy", an.CPURatio > 0 && an.CPURatio <= 1.3, "%.2fx (%.3f ms)", an.CPURatio, an.CPUMs)
+		for _, t := range []string{ccrAn, ccrOA} {
+			r := rep.find("json c=1", t)
+			add(t+": added p50 at c=1 within 0.3 ms of proxy's", r.Requests > 0 && r.AddedP50Diff <= 0.3, "%+.3f ms (%.3f vs %.3f)", r.AddedP50Diff, r.AddedP50, r.AddedP50-r.AddedP50Diff)
+		}
+		for _, t := range []string{ccrAn, ccrOA} {
+			r := rep.find("json c=16", t)
+			add(t+": req/s at c=16 >= 0.5x proxy", r.RPSRatio >= 0.5, "%.2fx (%.0f/s)", r.RPSRatio, r.RPS)
+		}
 	}
 	for _, t := range []string{ccrAn, ccrOA} {
 		l := rep.long(t)
+		if l.Streams == 0 {
+			continue
+		}
 		add(t+": long streams all served, none cut", l.Streams > 0 && l.Served == l.Streams && l.Cut == 0 && l.AllOpen, "%d/%d served, %d cut", l.Served, l.Streams, l.Cut)
 		add(t+": long streams TTFB added p50 < 5 ms", l.Served > 0 && l.AddedTTFB50 < 5, "%.2f ms", l.AddedTTFB50)
 		add(t+": RSS per open stream < 64 KiB", l.RSSOpenKB > 0 && l.PerStreamKB < 64, "%.1f KiB", l.PerStreamKB)
