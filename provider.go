@@ -342,6 +342,9 @@ func (ts *transports) get(proxy string) (*http.Transport, error) {
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 15 * time.Second
 	t.ExpectContinueTimeout = 0
+	// Small connection buffers: a body larger than them is read and
+	// written past them, and every open stream holds one of each.
+	t.ReadBufferSize, t.WriteBufferSize = 2<<10, 2<<10
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil {

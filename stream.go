@@ -76,7 +76,7 @@ type SSEReader struct {
 func NewSSEReader(r io.Reader) *SSEReader {
 	// A small buffer: a line longer than it is gathered in s.line, and a
 	// thousand open streams each hold one.
-	return &SSEReader{r: bufio.NewReaderSize(r, 4<<10)}
+	return &SSEReader{r: bufio.NewReaderSize(r, 2<<10)}
 }
 
 // ReadEvent returns the next event. See [EventReader].

@@ -185,7 +185,7 @@ func (rep *report) check() {
 			}
 		}
 	}
-	if len(rep.Phases) > 0 {
+	if rep.find("json c=16", proxy).Target != "" && rep.find("json c=1", proxy).Target != "" {
 		oa, an := rep.find("json c=16", ccrOA), rep.find("json c=16", ccrAn)
 		add("CPU per converted request (c=16) <= 3x proxy", oa.CPURatio > 0 && oa.CPURatio <= 3, "%.2fx (%.3f ms)", oa.CPURatio, oa.CPUMs)
 		add("CPU per Anthropic passthrough request (c=16) <= 1.3x proxy", an.CPURatio > 0 && an.CPURatio <= 1.3, "%.2fx (%.3f ms)", an.CPURatio, an.CPUMs)
