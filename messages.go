@@ -422,7 +422,7 @@ func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error 
 	}
 	out := []byte(resp.Raw)
 	if len(out) == 0 || hasResponseHooks(ch) {
-		if out, err = marshalNoEscape(resp); err != nil {
+		if out, err = encodeResponse(resp); err != nil {
 			return err
 		}
 	}
@@ -489,7 +489,7 @@ func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) er
 	if err != nil {
 		return x.streamError(err)
 	}
-	out, err := marshalNoEscape(resp)
+	out, err := encodeResponse(resp)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/ccrgo/ccr/internal/jsonraw"
 )
@@ -273,6 +274,9 @@ func (b ContentBlock) MarshalJSON() ([]byte, error) {
 	if b.Raw != nil {
 		return b.Raw, nil
 	}
+	if out, ok := appendKnownBlock(nil, &b); ok {
+		return out, nil
+	}
 	switch b.Type {
 	case "text":
 		return marshalNoEscape(struct {
@@ -301,6 +305,117 @@ func (b ContentBlock) MarshalJSON() ([]byte, error) {
 		}{b.Type, b.ID, b.Name, in, b.CacheControl})
 	}
 	return marshalNoEscape(contentBlockAlias(b))
+}
+
+// appendKnownBlock appends a text, thinking or tool_use block as
+// MarshalJSON encodes it, without reflection. ok is false for other
+// blocks, and for raw fields encoding/json would refuse.
+func appendKnownBlock(dst []byte, b *ContentBlock) (_ []byte, ok bool) {
+	raw := func(key string, m json.RawMessage, always bool) {
+		if !ok || (len(m) == 0 && !always) {
+			return
+		}
+		dst = append(dst, ',', '"')
+		dst = append(dst, key...)
+		dst = append(dst, '"', ':')
+		dst, ok = jsonraw.AppendCompact(dst, m)
+	}
+	ok = true
+	switch b.Type {
+	case "text":
+		dst = append(dst, `{"type":"text","text":`...)
+		dst = jsonraw.AppendString(dst, b.Text)
+		raw("citations", b.Citations, false)
+		raw("cache_control", b.CacheControl, false)
+	case "thinking":
+		dst = append(dst, `{"type":"thinking","thinking":`...)
+		dst = jsonraw.AppendString(dst, b.Thinking)
+		dst = append(dst, `,"signature":`...)
+		dst = jsonraw.AppendString(dst, b.Signature)
+	case "tool_use", "server_tool_use":
+		dst = append(dst, `{"type":`...)
+		dst = jsonraw.AppendString(dst, b.Type)
+		dst = append(dst, `,"id":`...)
+		dst = jsonraw.AppendString(dst, b.ID)
+		dst = append(dst, `,"name":`...)
+		dst = jsonraw.AppendString(dst, b.Name)
+		in := b.Input
+		if len(in) == 0 {
+			in = json.RawMessage("{}")
+		}
+		raw("input", in, true)
+		raw("cache_control", b.CacheControl, false)
+	default:
+		return dst, false
+	}
+	return append(dst, '}'), ok
+}
+
+// encodeResponse encodes r as marshalNoEscape does, without reflection
+// for the usual blocks.
+func encodeResponse(r *Response) ([]byte, error) {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"id":`...)
+	b = jsonraw.AppendString(b, r.ID)
+	b = append(b, `,"type":`...)
+	b = jsonraw.AppendString(b, r.Type)
+	b = append(b, `,"role":`...)
+	b = jsonraw.AppendString(b, r.Role)
+	b = append(b, `,"model":`...)
+	b = jsonraw.AppendString(b, r.Model)
+	b = append(b, `,"content":`...)
+	if r.Content == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range r.Content {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			c := &r.Content[i]
+			var ok bool
+			switch {
+			case c.Raw != nil:
+				b, ok = jsonraw.AppendCompact(b, c.Raw)
+			default:
+				if b, ok = appendKnownBlock(b, c); !ok {
+					var out []byte
+					if out, ok = marshalBlockGeneric(c); ok {
+						b = append(b, out...)
+					}
+				}
+			}
+			if !ok {
+				return marshalNoEscape(r)
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"stop_reason":`...)
+	b = jsonraw.AppendString(b, r.StopReason)
+	b = append(b, `,"stop_sequence":`...)
+	if r.StopSequence == nil {
+		b = append(b, "null"...)
+	} else {
+		b = jsonraw.AppendString(b, *r.StopSequence)
+	}
+	u := &r.Usage
+	b = append(b, `,"usage":{"input_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.InputTokens), 10)
+	b = append(b, `,"output_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
+	b = append(b, `,"cache_creation_input_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CacheCreationInputTokens), 10)
+	b = append(b, `,"cache_read_input_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CacheReadInputTokens), 10)
+	return append(b, '}', '}'), nil
+}
+
+// marshalBlockGeneric is MarshalJSON's encoding of the blocks
+// appendKnownBlock does not write.
+func marshalBlockGeneric(c *ContentBlock) ([]byte, bool) {
+	out, err := marshalNoEscape(contentBlockAlias(*c))
+	return out, err == nil
 }
 
 func knownBlockType(t string) bool {

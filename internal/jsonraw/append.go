@@ -1,0 +1,132 @@
+package jsonraw
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// This file encodes JSON exactly as encoding/json does with HTML escaping
+// off (json.Encoder.SetEscapeHTML(false)), for hand-written encoders that
+// must produce the same bytes.
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string: '"' and '\\' escaped, control
+// characters as \b, \f, \n, \r, \t or \u00XX, invalid UTF-8 as \ufffd, and
+// U+2028 and U+2029 escaped.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendFloat appends f as encoding/json formats a float64; ok is false
+// for NaN and infinities, which it cannot encode.
+func AppendFloat(dst []byte, f float64) (_ []byte, ok bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return dst, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 is written e-9.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, true
+}
+
+// AppendCompact appends the JSON value raw without insignificant
+// whitespace, as encoding/json writes a json.RawMessage. ok is false when
+// raw is not exactly one valid JSON value, which encoding/json refuses.
+func AppendCompact(dst, raw []byte) (_ []byte, ok bool) {
+	i := SkipWS(raw, 0)
+	end, err := Skip(raw, i)
+	if err != nil || SkipWS(raw, end) != len(raw) {
+		return dst, false
+	}
+	if i == 0 && end == len(raw) && !hasSpaceOutsideStrings(raw) {
+		return append(dst, raw...), true
+	}
+	raw = raw[i:end]
+	for j := 0; j < len(raw); {
+		switch c := raw[j]; c {
+		case ' ', '\t', '\n', '\r':
+			j++
+		case '"':
+			e, _, _ := ScanString(raw, j)
+			dst = append(dst, raw[j:e]...)
+			j = e
+		default:
+			dst = append(dst, c)
+			j++
+		}
+	}
+	return dst, true
+}
+
+// hasSpaceOutsideStrings reports whether the valid JSON raw has whitespace
+// between its tokens.
+func hasSpaceOutsideStrings(raw []byte) bool {
+	for j := 0; j < len(raw); {
+		switch raw[j] {
+		case ' ', '\t', '\n', '\r':
+			return true
+		case '"':
+			j, _ = skipString(raw, j)
+		default:
+			j++
+		}
+	}
+	return false
+}

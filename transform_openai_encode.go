@@ -1,0 +1,287 @@
+package ccr
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/ccrgo/ccr/internal/jsonraw"
+)
+
+// encodeOARequest encodes a Chat Completions request body exactly as
+// marshalNoEscape does, without reflection: the body of a converted
+// Claude Code request is most of the conversion's cost. Anything
+// encoding/json would refuse (an invalid json.RawMessage, a NaN) goes to
+// marshalNoEscape for its error. TestOAEncoderFields fails when a field is
+// added to the request types and not here.
+func encodeOARequest(r *oaRequest) ([]byte, error) {
+	e := oaEncoder{b: make([]byte, 0, 4096)}
+	e.request(r)
+	if e.bad {
+		return marshalNoEscape(r)
+	}
+	return e.b, nil
+}
+
+type oaEncoder struct {
+	b   []byte
+	bad bool // something only encoding/json can report
+}
+
+func (e *oaEncoder) str(s string) { e.b = jsonraw.AppendString(e.b, s) }
+
+func (e *oaEncoder) key(k string) {
+	if e.b[len(e.b)-1] != '{' {
+		e.b = append(e.b, ',')
+	}
+	e.b = append(e.b, '"')
+	e.b = append(e.b, k...)
+	e.b = append(e.b, '"', ':')
+}
+
+// raw writes a json.RawMessage as encoding/json does: nil is null, and
+// the value is checked and compacted.
+func (e *oaEncoder) raw(m json.RawMessage) {
+	if m == nil {
+		e.b = append(e.b, "null"...)
+		return
+	}
+	var ok bool
+	if e.b, ok = jsonraw.AppendCompact(e.b, m); !ok {
+		e.bad = true
+	}
+}
+
+func (e *oaEncoder) float(f float64) {
+	var ok bool
+	if e.b, ok = jsonraw.AppendFloat(e.b, f); !ok {
+		e.bad = true
+	}
+}
+
+func (e *oaEncoder) int(n int)   { e.b = strconv.AppendInt(e.b, int64(n), 10) }
+func (e *oaEncoder) bool(v bool) { e.b = strconv.AppendBool(e.b, v) }
+
+func (e *oaEncoder) request(r *oaRequest) {
+	e.b = append(e.b, '{')
+	e.key("model")
+	e.str(r.Model)
+	e.key("messages")
+	if r.Messages == nil {
+		e.b = append(e.b, "null"...)
+	} else {
+		e.b = append(e.b, '[')
+		for i := range r.Messages {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.message(&r.Messages[i])
+		}
+		e.b = append(e.b, ']')
+	}
+	if r.MaxTokens != 0 {
+		e.key("max_tokens")
+		e.int(r.MaxTokens)
+	}
+	if r.MaxCompletionTokens != 0 {
+		e.key("max_completion_tokens")
+		e.int(r.MaxCompletionTokens)
+	}
+	if r.Temperature != nil {
+		e.key("temperature")
+		e.float(*r.Temperature)
+	}
+	if r.TopP != nil {
+		e.key("top_p")
+		e.float(*r.TopP)
+	}
+	if r.TopK != nil {
+		e.key("top_k")
+		e.int(*r.TopK)
+	}
+	if len(r.Stop) > 0 {
+		e.key("stop")
+		e.b = append(e.b, '[')
+		for i, s := range r.Stop {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.str(s)
+		}
+		e.b = append(e.b, ']')
+	}
+	if r.Stream {
+		e.key("stream")
+		e.bool(true)
+	}
+	if o := r.StreamOptions; o != nil {
+		e.key("stream_options")
+		e.b = append(e.b, `{"include_usage":`...)
+		e.bool(o.IncludeUsage)
+		e.b = append(e.b, '}')
+	}
+	if len(r.Tools) > 0 {
+		e.key("tools")
+		e.b = append(e.b, '[')
+		for i := range r.Tools {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.tool(&r.Tools[i])
+		}
+		e.b = append(e.b, ']')
+	}
+	if c := r.ToolChoice; c != nil {
+		e.key("tool_choice")
+		if c.mode != "" {
+			e.str(c.mode)
+		} else {
+			e.b = append(e.b, `{"type":"function","function":{"name":`...)
+			e.str(c.name)
+			e.b = append(e.b, '}', '}')
+		}
+	}
+	if r.ParallelToolCalls != nil {
+		e.key("parallel_tool_calls")
+		e.bool(*r.ParallelToolCalls)
+	}
+	if r.ReasoningEffort != "" {
+		e.key("reasoning_effort")
+		e.str(r.ReasoningEffort)
+	}
+	if t := r.Thinking; t != nil {
+		e.key("thinking")
+		e.b = append(e.b, `{"type":`...)
+		e.str(t.Type)
+		e.b = append(e.b, '}')
+	}
+	if rs := r.Reasoning; rs != nil {
+		e.key("reasoning")
+		e.b = append(e.b, '{')
+		if rs.MaxTokens != 0 {
+			e.key("max_tokens")
+			e.int(rs.MaxTokens)
+		}
+		if rs.Effort != "" {
+			e.key("effort")
+			e.str(rs.Effort)
+		}
+		if rs.Enabled != nil {
+			e.key("enabled")
+			e.bool(*rs.Enabled)
+		}
+		e.b = append(e.b, '}')
+	}
+	if f := r.ResponseFormat; f != nil {
+		e.key("response_format")
+		e.b = append(e.b, `{"type":`...)
+		e.str(f.Type)
+		e.b = append(e.b, `,"json_schema":{"name":`...)
+		e.str(f.JSONSchema.Name)
+		e.b = append(e.b, `,"schema":`...)
+		e.raw(f.JSONSchema.Schema)
+		e.b = append(e.b, `,"strict":`...)
+		e.bool(f.JSONSchema.Strict)
+		e.b = append(e.b, '}', '}')
+	}
+	e.b = append(e.b, '}')
+}
+
+func (e *oaEncoder) message(m *oaMessage) {
+	e.b = append(e.b, `{"role":`...)
+	e.str(m.Role)
+	e.b = append(e.b, `,"content":`...)
+	switch m.Content.kind {
+	case 1:
+		e.str(m.Content.text)
+	case 2:
+		if m.Content.parts == nil {
+			e.b = append(e.b, "null"...)
+			break
+		}
+		e.b = append(e.b, '[')
+		for i := range m.Content.parts {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.part(&m.Content.parts[i])
+		}
+		e.b = append(e.b, ']')
+	default:
+		e.b = append(e.b, "null"...)
+	}
+	if m.ReasoningContent != nil {
+		e.key("reasoning_content")
+		e.str(*m.ReasoningContent)
+	}
+	if len(m.ToolCalls) > 0 {
+		e.key("tool_calls")
+		e.b = append(e.b, '[')
+		for i := range m.ToolCalls {
+			c := &m.ToolCalls[i]
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.b = append(e.b, `{"id":`...)
+			e.str(c.ID)
+			e.b = append(e.b, `,"type":`...)
+			e.str(c.Type)
+			e.b = append(e.b, `,"function":{"name":`...)
+			e.str(c.Function.Name)
+			e.b = append(e.b, `,"arguments":`...)
+			e.str(c.Function.Arguments)
+			e.b = append(e.b, '}', '}')
+		}
+		e.b = append(e.b, ']')
+	}
+	if m.ToolCallID != "" {
+		e.key("tool_call_id")
+		e.str(m.ToolCallID)
+	}
+	e.b = append(e.b, '}')
+}
+
+func (e *oaEncoder) part(p *oaPart) {
+	e.b = append(e.b, `{"type":`...)
+	e.str(p.Type)
+	if p.Text != "" {
+		e.key("text")
+		e.str(p.Text)
+	}
+	if u := p.ImageURL; u != nil {
+		e.key("image_url")
+		e.b = append(e.b, `{"url":`...)
+		e.str(u.URL)
+		e.b = append(e.b, '}')
+	}
+	if f := p.File; f != nil {
+		e.key("file")
+		e.b = append(e.b, `{"filename":`...)
+		e.str(f.Filename)
+		e.b = append(e.b, `,"file_data":`...)
+		e.str(f.FileData)
+		e.b = append(e.b, '}')
+	}
+	if len(p.CacheControl) > 0 {
+		e.key("cache_control")
+		e.raw(p.CacheControl)
+	}
+	e.b = append(e.b, '}')
+}
+
+func (e *oaEncoder) tool(t *oaTool) {
+	e.b = append(e.b, `{"type":`...)
+	e.str(t.Type)
+	e.b = append(e.b, `,"function":{"name":`...)
+	e.str(t.Function.Name)
+	if t.Function.Description != "" {
+		e.key("description")
+		e.str(t.Function.Description)
+	}
+	e.key("parameters")
+	e.raw(t.Function.Parameters)
+	if t.Function.Strict {
+		e.key("strict")
+		e.bool(true)
+	}
+	e.b = append(e.b, '}', '}')
+}
