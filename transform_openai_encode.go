@@ -14,7 +14,7 @@ import (
 // marshalNoEscape for its error. TestOAEncoderFields fails when a field is
 // added to the request types and not here.
 func encodeOARequest(r *oaRequest) ([]byte, error) {
-	e := oaEncoder{b: make([]byte, 0, 4096)}
+	e := oaEncoder{b: make([]byte, 0, oaSizeHint(r))}
 	e.request(r)
 	if e.bad {
 		return marshalNoEscape(r)
@@ -284,4 +284,35 @@ func (e *oaEncoder) tool(t *oaTool) {
 		e.bool(true)
 	}
 	e.b = append(e.b, '}', '}')
+}
+
+// oaSizeHint estimates the encoded size of r, so that the body is written
+// into one buffer.
+func oaSizeHint(r *oaRequest) int {
+	n := 512
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		n += 64 + len(m.Content.text) + len(m.ToolCallID)
+		for j := range m.Content.parts {
+			p := &m.Content.parts[j]
+			n += 64 + len(p.Text) + len(p.CacheControl)
+			if p.ImageURL != nil {
+				n += len(p.ImageURL.URL)
+			}
+			if p.File != nil {
+				n += len(p.File.FileData)
+			}
+		}
+		for j := range m.ToolCalls {
+			n += 96 + len(m.ToolCalls[j].Function.Arguments)*11/10
+		}
+		if m.ReasoningContent != nil {
+			n += len(*m.ReasoningContent)
+		}
+	}
+	for i := range r.Tools {
+		f := &r.Tools[i].Function
+		n += 96 + len(f.Name) + len(f.Description) + len(f.Parameters)
+	}
+	return n + n/8 // escapes
 }
