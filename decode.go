@@ -382,7 +382,7 @@ func decodeContent(b []byte, i int, dst *Content) (int, error) {
 	default:
 		return 0, errSlow
 	}
-	blocks := make(Content, 0, 4)
+	blocks := make(Content, 0, 2) // most messages hold one or two
 	end, err := elements(b, i, func(vs int) (int, error) {
 		blocks = append(blocks, ContentBlock{})
 		return decodeBlock(b, vs, &blocks[len(blocks)-1])

@@ -3,6 +3,7 @@ package jsonraw
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -239,7 +240,9 @@ func Unquote(s []byte) string {
 	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return string(s)
 	}
-	out := make([]byte, 0, len(s))
+	// One allocation: the builder's bytes become the string.
+	var out strings.Builder
+	out.Grow(len(s))
 	for i := 0; i < len(s); {
 		// The run up to the next escape, copied whole when it is valid
 		// UTF-8.
@@ -247,60 +250,60 @@ func Unquote(s []byte) string {
 		if j < 0 {
 			j = len(s) - i
 		}
-		out = appendUTF8(out, s[i:i+j])
+		writeUTF8(&out, s[i:i+j])
 		i += j
 		if i == len(s) {
 			break
 		}
 		switch s[i+1] {
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r := hex4(s[i+2:])
 			i += 6
 			if utf16.IsSurrogate(r) {
 				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
 					if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
-						out = utf8.AppendRune(out, r2)
+						out.WriteRune(r2)
 						i += 6
 						continue
 					}
 				}
 				r = utf8.RuneError
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 			continue
 		default: // '"', '\\', '/'
-			out = append(out, s[i+1])
+			out.WriteByte(s[i+1])
 		}
 		i += 2
 	}
-	return string(out)
+	return out.String()
 }
 
-// appendUTF8 appends p with each byte of invalid UTF-8 replaced by U+FFFD.
-func appendUTF8(out, p []byte) []byte {
+// writeUTF8 writes p with each byte of invalid UTF-8 replaced by U+FFFD.
+func writeUTF8(out *strings.Builder, p []byte) {
 	if utf8.Valid(p) {
-		return append(out, p...)
+		out.Write(p)
+		return
 	}
 	for len(p) > 0 {
 		r, size := utf8.DecodeRune(p)
 		if r == utf8.RuneError && size == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
+			out.WriteRune(utf8.RuneError)
 		} else {
-			out = append(out, p[:size]...)
+			out.Write(p[:size])
 		}
 		p = p[size:]
 	}
-	return out
 }
 
 func hex4(b []byte) rune {
