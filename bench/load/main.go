@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ func main() {
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of both ccr processes and a heap profile while the long streams are open into `DIR`")
 	fs.IntVar(&o.streams, "streams", 1000, "concurrent long streams (-quick: half as many)")
+	fs.StringVar(&o.levels, "levels", "1,16,64,256", "the concurrency levels of the json phase")
 	fs.StringVar(&o.phases, "phases", "long,json,stream", "the phases to run: long (concurrent long streams), json (non-streaming), stream (20 and 200 chunks)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench/load [flags]\n\n")
@@ -88,6 +90,7 @@ func main() {
 }
 
 type options struct {
+	levels  string
 	phases  string
 	quick   bool
 	json    bool
@@ -243,7 +246,15 @@ func drive(ctx context.Context, o options) (*report, error) {
 	if err := setMode(20, 0); err != nil {
 		return nil, err
 	}
-	for _, c := range []int{1, 16, 64, 256} {
+	var levels []int
+	for _, l := range strings.Split(o.levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(l))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-levels: bad concurrency %q", l)
+		}
+		levels = append(levels, n)
+	}
+	for _, c := range levels {
 		if !run("json") {
 			break
 		}
