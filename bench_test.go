@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -325,5 +328,90 @@ func BenchmarkServeHTTP(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestUpstreamTransportHTTP2 checks that the providers' transport speaks
+// HTTP/2 to an upstream that offers it over TLS, although it dials with
+// its own dialer (which turns off Go's automatic HTTP/2 unless asked for).
+func TestUpstreamTransportHTTP2(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	var ts transports
+	tr, err := ts.get("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Trust the test server's certificate, as a system pool trusts a
+	// real upstream's.
+	tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("upstream answered over %s; want HTTP/2", resp.Proto)
+	}
+}
+
+// TestUpstreamConnectionsReused sends 320 requests from 16 clients through
+// the Router and checks that the upstream connections are kept and reused.
+func TestUpstreamConnectionsReused(t *testing.T) {
+	t.Parallel()
+	answer, err := os.ReadFile("testdata/bench/anthropic_message.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	rt, err := New(Config{
+		Providers: []ProviderConfig{{Name: "up", BaseURL: up.URL + "/v1/messages", Use: []TransformerUse{{Name: "Anthropic"}}}},
+		Router:    Routes{Default: "up,m"},
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	body := []byte(`{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	const clients, each = 16, 20
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for range each {
+				w := httptest.NewRecorder()
+				r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/messages", bytes.NewReader(body))
+				r.Host = "127.0.0.1"
+				rt.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Errorf("status %d: %s", w.Code, w.Body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The transport dials when no idle connection is ready at the moment
+	// a request starts and keeps the spare, so a few more than one per
+	// client are normal; one per request is not.
+	if n := conns.Load(); n > 2*clients {
+		t.Errorf("%d requests from %d clients opened %d upstream connections; want at most %d", clients*each, clients, n, 2*clients)
 	}
 }
