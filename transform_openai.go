@@ -1441,7 +1441,7 @@ func (s *openAIStream) onEvent(ev Event) {
 		return
 	}
 	var ch oaChunk
-	if err := json.Unmarshal(data, &ch); err != nil {
+	if err := decodeOAChunk(data, &ch); err != nil {
 		s.t.log.WarnContext(s.ctx, "openai: chunk is not valid JSON; skipped", "bytes", len(data))
 		return
 	}

@@ -7,6 +7,9 @@ import (
 	"github.com/ccrgo/ccr/internal/jsonraw"
 )
 
+// This file is the fast path of the OpenAI Chat Completions format: request
+// bodies encoded and streamed chunks decoded without reflection.
+
 // encodeOARequest encodes a Chat Completions request body exactly as
 // marshalNoEscape does, without reflection: the body of a converted
 // Claude Code request is most of the conversion's cost. Anything
@@ -315,4 +318,180 @@ func oaSizeHint(r *oaRequest) int {
 		n += 96 + len(f.Name) + len(f.Description) + len(f.Parameters)
 	}
 	return n + n/8 // escapes
+}
+
+// decodeOAChunk decodes a streamed Chat Completions chunk as json.Unmarshal
+// does, with the fast decoder of decode.go; its raw fields keep references
+// into data.
+func decodeOAChunk(data []byte, ch *oaChunk) error {
+	if ch.decodeFast(data) == nil {
+		return nil
+	}
+	*ch = oaChunk{}
+	return json.Unmarshal(data, ch)
+}
+
+var oaChunkFields = []string{"id", "choices", "usage", "error"}
+
+func (ch *oaChunk) decodeFast(b []byte) error {
+	*ch = oaChunk{}
+	var dup seen
+	end, err := members(b, jsonraw.SkipWS(b, 0), func(key []byte, vs int) (int, error) {
+		k, err := field(key, oaChunkFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch k {
+		case 0:
+			return str(b, vs, &ch.ID)
+		case 1:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			choices := make([]oaChoice, 0, 1)
+			end, err := elements(b, vs, func(es int) (int, error) {
+				choices = append(choices, oaChoice{})
+				return decodeOAChoice(b, es, &choices[len(choices)-1])
+			})
+			ch.Choices = choices
+			return end, err
+		case 2:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			return small(b, vs, &ch.Usage)
+		}
+		return rawValue(b, vs, &ch.Error)
+	})
+	if err != nil {
+		return err
+	}
+	if jsonraw.SkipWS(b, end) != len(b) {
+		return errSlow
+	}
+	return nil
+}
+
+var oaChoiceFields = []string{"finish_reason", "stop_reason", "message", "delta"}
+
+func decodeOAChoice(b []byte, i int, c *oaChoice) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, oaChoiceFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch k {
+		case 0:
+			return str(b, vs, &c.FinishReason)
+		case 1:
+			return rawValue(b, vs, &c.StopReason)
+		}
+		dst := &c.Message
+		if k == 3 {
+			dst = &c.Delta
+		}
+		if b[vs] == 'n' {
+			return null(b, vs)
+		}
+		*dst = new(oaDelta)
+		return decodeOADelta(b, vs, *dst)
+	})
+}
+
+var oaDeltaFields = []string{"content", "reasoning_content", "reasoning", "refusal", "tool_calls"}
+
+func decodeOADelta(b []byte, i int, d *oaDelta) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, oaDeltaFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch k {
+		case 0:
+			return rawValue(b, vs, &d.Content)
+		case 1:
+			return rawValue(b, vs, &d.ReasoningContent)
+		case 2:
+			return rawValue(b, vs, &d.Reasoning)
+		case 3:
+			return rawValue(b, vs, &d.Refusal)
+		}
+		if b[vs] == 'n' {
+			return null(b, vs)
+		}
+		calls := make([]oaToolCallPart, 0, 1)
+		end, err := elements(b, vs, func(es int) (int, error) {
+			calls = append(calls, oaToolCallPart{})
+			return decodeOAToolCallPart(b, es, &calls[len(calls)-1])
+		})
+		d.ToolCalls = calls
+		return end, err
+	})
+}
+
+var (
+	oaToolCallPartFields = []string{"index", "id", "function"}
+	oaFunctionPartFields = []string{"name", "arguments"}
+)
+
+func decodeOAToolCallPart(b []byte, i int, p *oaToolCallPart) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, oaToolCallPartFields)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch k {
+		case 0:
+			return rawValue(b, vs, &p.Index)
+		case 1:
+			return str(b, vs, &p.ID)
+		}
+		if b[vs] == 'n' {
+			return null(b, vs)
+		}
+		var fdup seen
+		return members(b, vs, func(key []byte, vs int) (int, error) {
+			k, err := field(key, oaFunctionPartFields)
+			if err != nil {
+				return 0, err
+			}
+			if k < 0 {
+				return skip(b, vs)
+			}
+			if err := fdup.add(k); err != nil {
+				return 0, err
+			}
+			if k == 0 {
+				return str(b, vs, &p.Function.Name)
+			}
+			return rawValue(b, vs, &p.Function.Arguments)
+		})
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -213,5 +215,120 @@ func FuzzEncodeResponse(f *testing.F) {
 			r.Content = append(r.Content, ContentBlock{Type: typ, Raw: json.RawMessage(raw)})
 		}
 		checkResponseEncoding(t, r)
+	})
+}
+
+// TestOAChunkFields pins the chunk types decodeOAChunk decodes by hand.
+func TestOAChunkFields(t *testing.T) {
+	t.Parallel()
+	want := map[reflect.Type]string{
+		reflect.TypeFor[oaChunk]():                "ID:id Choices:choices Usage:usage Error:error",
+		reflect.TypeFor[oaChoice]():               "FinishReason:finish_reason StopReason:stop_reason Message:message Delta:delta",
+		reflect.TypeFor[oaDelta]():                "Content:content ReasoningContent:reasoning_content Reasoning:reasoning Refusal:refusal ToolCalls:tool_calls",
+		reflect.TypeFor[oaToolCallPart]():         "Index:index ID:id Function:function",
+		reflect.TypeOf(oaToolCallPart{}.Function): "Name:name Arguments:arguments",
+	}
+	for typ, w := range want {
+		var got []string
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			got = append(got, f.Name+":"+f.Tag.Get("json"))
+		}
+		if g := strings.Join(got, " "); g != w {
+			t.Errorf("%s fields changed: update decodeOAChunk, then this test\ngot  %s\nwant %s", typ, g, w)
+		}
+	}
+}
+
+// checkOAChunk decodes b on the fast path and, if it took it, compares the
+// result with encoding/json's.
+func checkOAChunk(t *testing.T, b []byte) bool {
+	t.Helper()
+	var fast oaChunk
+	if fast.decodeFast(bytes.Clone(b)) != nil {
+		return false
+	}
+	var ref oaChunk
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatalf("fast path accepted %q; encoding/json fails: %v", b, err)
+	}
+	if !reflect.DeepEqual(fast, ref) {
+		t.Fatalf("fast path decoded %q as %+v; encoding/json as %+v", b, fast, ref)
+	}
+	return true
+}
+
+// oaStreamChunks returns the data of every event in the OpenAI stream
+// testdata.
+func oaStreamChunks(t testing.TB) [][]byte {
+	files, _ := filepath.Glob("testdata/openai/stream/*/upstream.sse")
+	files = append(files, "testdata/bench/openai_200.sse")
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := readAll(NewSSEReader(bytes.NewReader(b)), 1<<20)
+		for _, ev := range evs {
+			if d := bytes.TrimSpace(ev.Data); len(d) > 0 && d[0] == '{' {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+func TestDecodeOAChunk(t *testing.T) {
+	t.Parallel()
+	chunks := oaStreamChunks(t)
+	if len(chunks) < 100 {
+		t.Fatalf("only %d chunks in testdata", len(chunks))
+	}
+	for _, c := range chunks {
+		if json.Valid(c) && !checkOAChunk(t, c) {
+			t.Errorf("chunk not decoded on the fast path: %s", c)
+		}
+	}
+	for _, tt := range []struct {
+		chunk string
+		fast  bool
+	}{
+		{`{"id":"x","choices":[{"index":0,"delta":{"content":null,"tool_calls":null},"finish_reason":null,"stop_reason":null}],"usage":null}`, true},
+		{`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"Edit","arguments":"{\"a\":"}}]}}]}`, true},
+		{`{"choices":[{"message":{"content":"hi","refusal":null}}],"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}`, true},
+		{`{"choices":[{"delta":{"tool_calls":[{"function":null}]}}]}`, true},
+		{`{"error":{"message":"boom"}}`, true},
+		{`{"choices":[],"usage":{"prompt_tokens":1}}`, true},
+		{`{"choices":null}`, true},
+		{`{"Choices":[]}`, false},
+		{`{"choices":[null]}`, false},
+		{`{"choices":[{"delta":{"tool_calls":[{"function":"x"}]}}]}`, false},
+		{`{"choices":{}}`, false},
+		{`{"usage":{"prompt_tokens":1.5}}`, false},
+		{`{"id":"a","id":"b"}`, false},
+		{`{"choices":[{"delta":{"content":"a"}}]} trailing`, false},
+	} {
+		if got := checkOAChunk(t, []byte(tt.chunk)); got != tt.fast {
+			t.Errorf("fast path for %s = %v; want %v", tt.chunk, got, tt.fast)
+		}
+		var got, ref oaChunk
+		gerr := decodeOAChunk([]byte(tt.chunk), &got)
+		rerr := json.Unmarshal([]byte(tt.chunk), &ref)
+		if (gerr == nil) != (rerr == nil) || gerr == nil && !reflect.DeepEqual(got, ref) {
+			t.Errorf("decodeOAChunk(%s) = %+v, %v; want %+v, %v", tt.chunk, got, gerr, ref, rerr)
+		}
+	}
+}
+
+// FuzzDecodeOAChunk pins the chunk decoder to encoding/json.
+func FuzzDecodeOAChunk(f *testing.F) {
+	for i, c := range oaStreamChunks(f) {
+		if i%8 == 0 {
+			f.Add(c)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkOAChunk(t, b)
 	})
 }
