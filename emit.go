@@ -3,6 +3,9 @@ package ccr
 import (
 	"crypto/rand"
 	"encoding/json"
+	"strconv"
+
+	"github.com/ccrgo/ccr/internal/jsonraw"
 )
 
 // eventBuilder builds Anthropic stream events for a converter, keeping the
@@ -48,10 +51,7 @@ func (b *eventBuilder) text(s string) {
 		return
 	}
 	b.ensure("text")
-	b.delta(struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}{"text_delta", s})
+	b.deltaString("text_delta", "text", s)
 }
 
 // thinking appends reasoning text, opening a thinking block if needed.
@@ -60,10 +60,7 @@ func (b *eventBuilder) thinking(s string) {
 		return
 	}
 	b.ensure("thinking")
-	b.delta(struct {
-		Type     string `json:"type"`
-		Thinking string `json:"thinking"`
-	}{"thinking_delta", s})
+	b.deltaString("thinking_delta", "thinking", s)
 }
 
 // signature sends a signature_delta to the open thinking block, opening
@@ -102,10 +99,7 @@ func (b *eventBuilder) toolInput(partial string) {
 	if b.open != "tool_use" || partial == "" {
 		return
 	}
-	b.delta(struct {
-		Type        string `json:"type"`
-		PartialJSON string `json:"partial_json"`
-	}{"input_json_delta", partial})
+	b.deltaString("input_json_delta", "partial_json", partial)
 }
 
 // block emits a whole block that arrives complete in content_block_start,
@@ -213,6 +207,23 @@ func (b *eventBuilder) delta(d any) {
 		Index int    `json:"index"`
 		Delta any    `json:"delta"`
 	}{"content_block_delta", b.openIdx, d})
+}
+
+// deltaString emits a content_block_delta whose delta is {"type":typ,
+// key:s}, as delta would encode it but without reflection: it is the event
+// a converted stream sends most.
+func (b *eventBuilder) deltaString(typ, key, s string) {
+	d := make([]byte, 0, len(s)+len(typ)+len(key)+64)
+	d = append(d, `{"type":"content_block_delta","index":`...)
+	d = strconv.AppendInt(d, int64(b.openIdx), 10)
+	d = append(d, `,"delta":{"type":"`...)
+	d = append(d, typ...)
+	d = append(d, `","`...)
+	d = append(d, key...)
+	d = append(d, `":`...)
+	d = jsonraw.AppendString(d, s)
+	d = append(d, '}', '}')
+	b.pending = append(b.pending, Event{Type: "content_block_delta", Data: d})
 }
 
 func (b *eventBuilder) emit(typ string, v any) {

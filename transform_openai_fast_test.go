@@ -332,3 +332,38 @@ func FuzzDecodeOAChunk(f *testing.F) {
 		checkOAChunk(t, b)
 	})
 }
+
+// FuzzDeltaString pins eventBuilder.deltaString to the encoding of delta
+// with the structs it replaced.
+func FuzzDeltaString(f *testing.F) {
+	f.Add("hello", 0)
+	f.Add("a\x00\u2028\xff\"\\<>&", 12)
+	f.Fuzz(func(t *testing.T, s string, idx int) {
+		refs := []struct {
+			typ, key string
+			v        any
+		}{
+			{"text_delta", "text", struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			}{"text_delta", s}},
+			{"thinking_delta", "thinking", struct {
+				Type     string `json:"type"`
+				Thinking string `json:"thinking"`
+			}{"thinking_delta", s}},
+			{"input_json_delta", "partial_json", struct {
+				Type        string `json:"type"`
+				PartialJSON string `json:"partial_json"`
+			}{"input_json_delta", s}},
+		}
+		for _, r := range refs {
+			var fast, ref eventBuilder
+			fast.openIdx, ref.openIdx = idx, idx
+			fast.deltaString(r.typ, r.key, s)
+			ref.delta(r.v)
+			if !bytes.Equal(fast.pending[0].Data, ref.pending[0].Data) || fast.pending[0].Type != ref.pending[0].Type {
+				t.Fatalf("deltaString = %s; delta = %s", fast.pending[0].Data, ref.pending[0].Data)
+			}
+		}
+	})
+}
