@@ -37,6 +37,7 @@ type exchange struct {
 	upstreamAt  time.Time     // first upstream response headers
 	sw          *SSEWriter
 	rc          *http.ResponseController // for write deadlines; nil until needed
+	flushErr    error                    // a failed flush of deferred events
 }
 
 func (st *state) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -368,11 +369,14 @@ func (x *exchange) queueError(p *provider, upCtx context.Context, err error) err
 // the router cancelled it. The idle timer runs only while a read waits on
 // the upstream, so a slow client does not count as upstream silence.
 type upstreamBody struct {
-	r     io.Reader
-	ctx   context.Context
-	size  int64 // the Content-Length, -1 if unknown
-	idle  time.Duration
-	timer *time.Timer
+	r   io.Reader
+	ctx context.Context
+	// beforeRead, if set, runs before each read, which may wait for the
+	// upstream.
+	beforeRead func()
+	size       int64 // the Content-Length, -1 if unknown
+	idle       time.Duration
+	timer      *time.Timer
 }
 
 // readAll reads the whole body, up to max+1 bytes.
@@ -385,6 +389,9 @@ func (b *upstreamBody) readAll(max int64) ([]byte, error) {
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.beforeRead != nil {
+		b.beforeRead()
+	}
 	if b.timer != nil {
 		b.timer.Reset(b.idle)
 	}
@@ -544,8 +551,17 @@ func (x *exchange) hubStream(ch *chain, req *Request, body io.Reader) EventReade
 }
 
 // relayStream converts and relays an upstream event stream.
-func (x *exchange) relayStream(ch *chain, req *Request, body io.Reader) error {
+func (x *exchange) relayStream(ch *chain, req *Request, body *upstreamBody) error {
+	body.beforeRead = x.flushStream
 	return x.writeStream(x.hubStream(ch, req, body))
+}
+
+// flushStream flushes the events written to the client and not yet
+// flushed; writeStream reports a failure.
+func (x *exchange) flushStream() {
+	if x.sw != nil && x.flushErr == nil {
+		x.flushErr = x.sw.flush()
+	}
 }
 
 // writeStream relays hub events to the client. Until the first event is
@@ -590,36 +606,52 @@ func (x *exchange) writeStream(src EventReader) error {
 		}
 	}()
 
+	// The first event goes out at once; later ones are flushed together
+	// when the upstream has nothing more ready (see upstreamBody.Read),
+	// so that a burst of events costs one write, as it does a plain proxy.
+	write := sw.WriteEvent
 	ev := first
 	for {
 		x.observeEvent(ev)
 		x.writeDeadline()
-		if err := sw.WriteEvent(ev); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// The client is still connected but has not read for the
-				// idle timeout: it is as good as gone (499), and gets no
-				// error frame.
-				sw.close()
-				x.rec.Status = 499
-				return &Error{Status: http.StatusRequestTimeout, Message: "client stopped reading for " + x.st.idle.String(), Err: err}
-			}
-			if cerr := x.r.Context().Err(); cerr != nil {
-				return cerr
-			}
-			return fmt.Errorf("ccr: write to client: %w", err)
+		if err := write(ev); err != nil {
+			return x.writeFailed(err)
 		}
+		write = sw.writeDeferred
 		if ping != nil {
 			ping.Reset(x.st.pingInterval)
 		}
 		ev, err = src.ReadEvent()
+		if x.flushErr != nil {
+			return x.writeFailed(x.flushErr)
+		}
 		if err == io.EOF {
+			if err := sw.flush(); err != nil {
+				return x.writeFailed(err)
+			}
 			return nil
 		}
 		if err != nil {
+			sw.flush()
 			return x.streamError(err)
 		}
 	}
+}
+
+// writeFailed reports a failed write to the client.
+func (x *exchange) writeFailed(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// The client is still connected but has not read for the idle
+		// timeout: it is as good as gone (499), and gets no error frame.
+		x.sw.close()
+		x.rec.Status = 499
+		return &Error{Status: http.StatusRequestTimeout, Message: "client stopped reading for " + x.st.idle.String(), Err: err}
+	}
+	if cerr := x.r.Context().Err(); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("ccr: write to client: %w", err)
 }
 
 func (x *exchange) streamError(err error) error {

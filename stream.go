@@ -238,6 +238,7 @@ type SSEWriter struct {
 	rc      *http.ResponseController
 	started bool
 	closed  bool
+	pending bool // written and not yet flushed
 	buf     []byte
 }
 
@@ -281,7 +282,34 @@ func (sw *SSEWriter) WriteEvent(ev Event) error {
 	return sw.writeLocked(ev)
 }
 
+// writeDeferred writes ev without flushing it: the caller has more events
+// at hand and flushes them together, before it waits for more.
+func (sw *SSEWriter) writeDeferred(ev Event) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.writeNoFlush(ev)
+}
+
+// flush flushes what writeDeferred wrote.
+func (sw *SSEWriter) flush() error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !sw.pending || sw.closed {
+		return nil
+	}
+	sw.pending = false
+	return sw.rc.Flush()
+}
+
 func (sw *SSEWriter) writeLocked(ev Event) error {
+	if err := sw.writeNoFlush(ev); err != nil {
+		return err
+	}
+	sw.pending = false
+	return sw.rc.Flush()
+}
+
+func (sw *SSEWriter) writeNoFlush(ev Event) error {
 	if sw.closed {
 		return errWriterClosed
 	}
@@ -298,7 +326,8 @@ func (sw *SSEWriter) writeLocked(ev Event) error {
 	if _, err := sw.w.Write(sw.buf); err != nil {
 		return err
 	}
-	return sw.rc.Flush()
+	sw.pending = true
+	return nil
 }
 
 var errWriterClosed = errors.New("ccr: event writer closed")
