@@ -145,7 +145,7 @@ func BenchmarkStreamConvert(b *testing.B) {
 		{"gemini", NewGemini(GeminiOptions{}), geminiBenchStream(200)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			evs, err := readAll(tc.tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(tc.up))), 1<<20)
+			evs, err := readEventsMax(tc.tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(tc.up))), 1<<20)
 			if err != nil || len(evs) < 20 {
 				b.Fatalf("%d events, %v", len(evs), err)
 			}
@@ -200,7 +200,7 @@ func (w *flushDiscard) Flush()                      {}
 // BenchmarkSSEWriter writes the 200-chunk Anthropic stream's events.
 func BenchmarkSSEWriter(b *testing.B) {
 	up := benchFile(b, "anthropic_200.sse")
-	evs, err := readAll(NewSSEReader(bytes.NewReader(up)), 1<<20)
+	evs, err := readEventsMax(NewSSEReader(bytes.NewReader(up)), 1<<20)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -269,7 +269,7 @@ func oaStreamChunks(t testing.TB) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, _ := readAll(NewSSEReader(bytes.NewReader(b)), 1<<20)
+		evs, _ := readEventsMax(NewSSEReader(bytes.NewReader(b)), 1<<20)
 		for _, ev := range evs {
 			if d := bytes.TrimSpace(ev.Data); len(d) > 0 && d[0] == '{' {
 				out = append(out, d)
