@@ -247,17 +247,6 @@ type streamRules struct {
 	// object: the OpenAI converter streams the upstream's arguments as they
 	// arrive (protocol.md §4.5) unless asked to repair them.
 	rawToolInput bool
-	// namelessTools accepts a tool_use block that starts without a name:
-	// the Responses converter opens one for the arguments of a call the
-	// upstream never announced, the Gemini converter for a functionCall
-	// without a name (fuzz findings, not yet decided; the OpenAI converter
-	// drops such calls).
-	namelessTools bool
-	// plainTruncation accepts a plain error wrapping ErrTruncated, not an
-	// *Error, when the upstream ends before the first event, as the
-	// Responses converter returns (a fuzz finding; the router answers 502
-	// for both).
-	plainTruncation bool
 }
 
 // checkStream verifies the invariants strict clients rely on (I1–I6 of
@@ -346,7 +335,7 @@ func (rules streamRules) check(evs []Event, errored bool) error {
 			}
 			switch cb.Type {
 			case "tool_use":
-				if cb.ID == "" || sanitizeID(cb.ID) != cb.ID || (cb.Name == "" && !rules.namelessTools) || string(cb.Input) != "{}" {
+				if cb.ID == "" || sanitizeID(cb.ID) != cb.ID || cb.Name == "" || string(cb.Input) != "{}" {
 					bad(i, "bad tool_use start %s", env.ContentBlock)
 				}
 			case "text":
@@ -452,15 +441,10 @@ func indexString(p *int) string {
 // *Error or one wrapping ErrTruncated, and an *Error if no event came
 // before it, so that the router can answer with its HTTP status.
 func checkStreamError(evs []Event, err error) error {
-	return streamRules{}.checkError(evs, err)
-}
-
-// checkError is checkStreamError under the rules.
-func (rules streamRules) checkError(evs []Event, err error) error {
 	var e *Error
 	switch {
 	case err == nil:
-	case len(evs) == 0 && !errors.As(err, &e) && !(rules.plainTruncation && errors.Is(err, ErrTruncated)):
+	case len(evs) == 0 && !errors.As(err, &e):
 		return fmt.Errorf("error before the first event is %T %v, want *Error", err, err)
 	case !errors.As(err, &e) && !errors.Is(err, ErrTruncated):
 		return fmt.Errorf("error %T %v is neither an *Error nor ErrTruncated", err, err)
@@ -471,7 +455,7 @@ func (rules streamRules) checkError(evs []Event, err error) error {
 // problems applies checkStreamError and the rules' check to the events
 // and final error of a converter's stream.
 func (rules streamRules) problems(evs []Event, err error) error {
-	return errors.Join(rules.checkError(evs, err), rules.check(evs, err != nil))
+	return errors.Join(checkStreamError(evs, err), rules.check(evs, err != nil))
 }
 
 // streamVariants are the ways a network can deliver the same upstream
@@ -696,15 +680,14 @@ func TestCheckStream(t *testing.T) {
 	}{
 		{streamRules{rawToolInput: true}, bad["tool input not JSON"]},
 		{streamRules{rawToolInput: true}, bad["tool input not an object"]},
-		{streamRules{namelessTools: true}, bad["tool without name"]},
 	} {
 		if err := tc.rules.check(tc.evs, false); err != nil {
 			t.Errorf("%+v: rejected: %v", tc.rules, err)
 		}
 	}
-	for _, rules := range []streamRules{{rawToolInput: true}, {namelessTools: true}} {
+	for _, rules := range []streamRules{{rawToolInput: true}} {
 		for name, evs := range bad {
-			if name == "tool input not JSON" || name == "tool input not an object" || name == "tool without name" {
+			if name == "tool input not JSON" || name == "tool input not an object" {
 				continue
 			}
 			if rules.check(evs, false) == nil {
@@ -733,10 +716,6 @@ func TestCheckStreamError(t *testing.T) {
 	} {
 		if err := checkStreamError(tc.evs, tc.err); (err == nil) != tc.ok {
 			t.Errorf("%s: checkStreamError = %v, want ok %v", tc.name, err, tc.ok)
-		}
-		lenient := streamRules{plainTruncation: true}
-		if err := lenient.checkError(tc.evs, tc.err); (err == nil) != (tc.ok || tc.name == "truncated first") {
-			t.Errorf("%s: plainTruncation: checkError = %v", tc.name, err)
 		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -228,6 +227,9 @@ type geminiErrorBody struct {
 		Type       string `json:"@type"`
 		Reason     string `json:"reason"`
 		RetryDelay string `json:"retryDelay"`
+		Violations []struct {
+			QuotaID string `json:"quotaId"`
+		} `json:"violations"`
 	} `json:"details"`
 }
 
@@ -1052,6 +1054,9 @@ func (g *gemini) TransformResponse(ctx context.Context, req *Request, body []byt
 		switch {
 		case p.Thought:
 		case p.FunctionCall != nil:
+			if p.FunctionCall.Name == "" {
+				continue // a call without a name cannot be answered: dropped
+			}
 			resp.Content = append(resp.Content, ContentBlock{
 				Type:  "tool_use",
 				ID:    geminiToolID(p.ThoughtSignature),
@@ -1263,6 +1268,9 @@ func (s *geminiStream) part(p *geminiPart) {
 	case p.Thought:
 		s.b.thinking(p.Text)
 	case p.FunctionCall != nil:
+		if p.FunctionCall.Name == "" {
+			return // a call without a name cannot be answered: dropped
+		}
 		s.closeOpen()
 		s.b.startTool("tool_use", geminiToolID(p.ThoughtSignature), s.names.original(p.FunctionCall.Name))
 		if args := geminiArgs(p.FunctionCall.Args); string(args) != "{}" {
@@ -1341,124 +1349,49 @@ func geminiParseError(body []byte) *geminiErrorBody {
 	return nil
 }
 
+// geminiError maps a Gemini error answer; a body that is not Google's
+// error shape is read as any other upstream's.
 func geminiError(status int, header http.Header, body []byte, provider string) *Error {
-	ge := geminiParseError(body)
-	msg := ""
-	if ge != nil {
-		msg = ge.Message
-	}
-	if msg == "" {
-		msg = strings.TrimSpace(string(body))
-		if len(msg) > 2048 {
-			msg = msg[:2048]
+	u := parseUpstreamError(body)
+	if ge := geminiParseError(body); ge != nil {
+		msg := u.message
+		u = ge.upstream()
+		if u.message == "" {
+			u.message = msg
 		}
 	}
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	e := geminiMapStatus(status, ge, msg, provider)
-	if e.Status == http.StatusTooManyRequests {
-		ra := header.Get("Retry-After")
-		if ra == "" && ge != nil {
-			ra = geminiRetryDelay(ge)
-		}
-		if ra != "" {
-			e.Header = http.Header{"Retry-After": {ra}}
-		}
-	}
+	u.status, u.inBody = status, false // the answer's status, not the body's code
+	e := mapUpstreamError(u, header, provider)
 	e.Err = fmt.Errorf("gemini: upstream status %d", status)
 	return e
 }
 
 // geminiStreamError maps an error object received in a 200 body.
 func geminiStreamError(ge *geminiErrorBody, provider string) *Error {
-	status := http.StatusBadGateway
-	if code, err := strconv.Atoi(string(ge.Code)); err == nil && code >= 400 && code <= 599 {
-		status = code
-	}
-	msg := ge.Message
-	if msg == "" {
-		msg = "upstream error"
-	}
-	e := geminiMapStatus(status, ge, msg, provider)
+	e := mapUpstreamError(ge.upstream(), nil, provider)
 	e.Err = fmt.Errorf("gemini: error in response body (%s)", ge.Status)
 	return e
 }
 
-var (
-	geminiOverflowRe = regexp.MustCompile(`(?i)maximum context length|context length|too many tokens|input token count .* exceeds|prompt is too long`)
-	geminiNumberRe   = regexp.MustCompile(`\d+`)
-)
-
-func geminiMapStatus(status int, ge *geminiErrorBody, msg, provider string) *Error {
-	reason, gstatus := "", ""
-	if ge != nil {
-		gstatus = ge.Status
-		for _, d := range ge.Details {
-			if d.Reason != "" {
-				reason = d.Reason
+// upstream returns what the error object says: its numeric code as the
+// status, its status string as the code, the ErrorInfo reason, the
+// QuotaFailure quota ids and the RetryInfo delay.
+func (ge *geminiErrorBody) upstream() upstreamError {
+	u := upstreamError{inBody: true, message: ge.Message, code: ge.Status, retryAfter: geminiRetryDelay(ge)}
+	if code, err := strconv.Atoi(string(bytes.TrimSpace(ge.Code))); err == nil {
+		u.status = code
+	}
+	for _, d := range ge.Details {
+		if d.Reason != "" {
+			u.reason = d.Reason
+		}
+		for _, v := range d.Violations {
+			if v.QuotaID != "" {
+				u.quotaIDs = append(u.quotaIDs, v.QuotaID)
 			}
 		}
 	}
-	switch {
-	// A bad provider key reaches the client as authentication_error
-	// (protocol.md §4.10), so that the user sees which setting is wrong;
-	// the client's own key was accepted before the request went upstream.
-	case reason == "API_KEY_INVALID":
-		return &Error{Status: http.StatusUnauthorized, Type: "authentication_error", Message: msg}
-	case gstatus == "UNAVAILABLE" || status == http.StatusServiceUnavailable || status == 529:
-		return &Error{Status: 529, Type: "overloaded_error", Message: msg}
-	case gstatus == "DEADLINE_EXCEEDED" || status == http.StatusGatewayTimeout || status == http.StatusRequestTimeout:
-		return &Error{Status: http.StatusGatewayTimeout, Type: "timeout_error", Message: msg}
-	case gstatus == "RESOURCE_EXHAUSTED" || status == http.StatusTooManyRequests:
-		return &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Message: msg}
-	}
-	switch status {
-	case http.StatusUnauthorized:
-		return &Error{Status: status, Type: "authentication_error", Message: upstreamAuthMessage(provider, msg)}
-	case http.StatusPaymentRequired:
-		return &Error{Status: status, Type: "billing_error", Message: msg}
-	case http.StatusForbidden:
-		return &Error{Status: status, Type: "permission_error", Message: msg}
-	case http.StatusNotFound:
-		return &Error{Status: status, Type: "not_found_error", Message: msg}
-	case http.StatusRequestEntityTooLarge:
-		return &Error{Status: status, Type: "request_too_large", Message: msg}
-	case http.StatusConflict:
-		return &Error{Status: status, Type: "invalid_request_error", Message: msg}
-	}
-	if status >= 400 && status < 500 {
-		if geminiOverflowRe.MatchString(msg) {
-			msg = geminiOverflowMessage(msg)
-		}
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Message: msg}
-	}
-	if status == http.StatusBadGateway {
-		return &Error{Status: status, Type: "api_error", Message: msg}
-	}
-	return &Error{Status: http.StatusInternalServerError, Type: "api_error", Message: msg}
-}
-
-// geminiOverflowMessage rewrites a context-overflow message in the form
-// Claude Code recognises: "The input token count (N) exceeds the maximum
-// number of tokens allowed (M)." becomes "prompt is too long: N tokens > M
-// maximum".
-func geminiOverflowMessage(msg string) string {
-	if strings.HasPrefix(msg, "prompt is too long") {
-		return msg
-	}
-	nums := geminiNumberRe.FindAllString(msg, -1)
-	if len(nums) >= 2 {
-		n, _ := strconv.Atoi(nums[0])
-		m, _ := strconv.Atoi(nums[1])
-		if n > m && m > 0 {
-			return fmt.Sprintf("prompt is too long: %d tokens > %d maximum", n, m)
-		}
-		if m > n && n > 0 { // "maximum is M … you sent N"
-			return fmt.Sprintf("prompt is too long: %d tokens > %d maximum", m, n)
-		}
-	}
-	return "prompt is too long: " + msg
+	return u
 }
 
 // geminiRetryDelay returns RetryInfo.retryDelay ("13s", "1.5s") in whole

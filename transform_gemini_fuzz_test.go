@@ -28,7 +28,7 @@ func FuzzGeminiStream(f *testing.F) {
 		if len(evs) > 10*len(data)+10 {
 			t.Fatalf("%d events from %d bytes: more than the input allows", len(evs), len(data))
 		}
-		if perr := (streamRules{namelessTools: true}).problems(evs, err); perr != nil {
+		if perr := (streamRules{}).problems(evs, err); perr != nil {
 			t.Fatalf("%v\n%s", perr, eventsSSE(evs))
 		}
 		// Gemini has no pings, and no citations to stream.

@@ -195,7 +195,7 @@ func TestGeminiTransformError(t *testing.T) {
 		wantRetry  string
 	}{
 		{"bad key", 400, nil, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`,
-			401, "authentication_error", "API key not valid. Please pass a valid API key.", ""},
+			401, "authentication_error", "upstream gem: API key not valid. Please pass a valid API key.", ""},
 		{"overloaded", 503, nil, `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`,
 			529, "overloaded_error", "The model is overloaded. Please try again later.", ""},
 		{"rate limit", 429, nil, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"13s"}]}}`,
@@ -216,7 +216,12 @@ func TestGeminiTransformError(t *testing.T) {
 		{"deadline", 504, nil, `{"error":{"code":504,"message":"Deadline expired","status":"DEADLINE_EXCEEDED"}}`, 504, "timeout_error", "Deadline expired", ""},
 		{"array body", 400, nil, `[{"error":{"code":400,"message":"in an array","status":"INVALID_ARGUMENT"}}]`, 400, "invalid_request_error", "in an array", ""},
 		{"html", 502, nil, `<html>Bad Gateway</html>`, 502, "api_error", "<html>Bad Gateway</html>", ""},
-		{"empty", 500, nil, ``, 500, "api_error", "Internal Server Error", ""},
+		{"empty", 500, nil, ``, 500, "api_error", "upstream returned HTTP 500 Internal Server Error", ""},
+		{"unlisted 5xx", 501, nil, `{"error":{"code":501,"message":"not implemented","status":"UNIMPLEMENTED"}}`, 502, "api_error", "not implemented", ""},
+		{"quota per day", 429, nil, `{"error":{"code":429,"message":"You exceeded your current quota. Quota exceeded for metric: generate_content_free_tier_requests, limit: 250","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"40s"}]}}`,
+			402, "billing_error", "You exceeded your current quota. Quota exceeded for metric: generate_content_free_tier_requests, limit: 250", ""},
+		{"quota per minute", 429, nil, `{"error":{"code":429,"message":"You exceeded your current quota. Quota exceeded for metric: generate_content_free_tier_requests, limit: 10","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"40s"}]}}`,
+			429, "rate_limit_error", "You exceeded your current quota. Quota exceeded for metric: generate_content_free_tier_requests, limit: 10", "40"},
 		{"409", 409, nil, `{"error":{"code":409,"message":"conflict","status":"ABORTED"}}`, 409, "invalid_request_error", "conflict", ""},
 		{"413", 413, nil, `{"error":{"code":413,"message":"too big"}}`, 413, "request_too_large", "too big", ""},
 	}
@@ -236,8 +241,8 @@ func TestGeminiTransformError(t *testing.T) {
 		})
 	}
 	long := strings.Repeat("x", 5000)
-	if e := g.TransformError(502, http.Header{}, []byte(long)); len(e.Message) != 2048 {
-		t.Errorf("raw body message length %d; want 2048", len(e.Message))
+	if e := g.TransformError(502, http.Header{}, []byte(long)); len(e.Message) != 2048 || !strings.HasSuffix(e.Message, "...") {
+		t.Errorf("raw body message length %d, ending %q; want 2048 ending in ...", len(e.Message), e.Message[len(e.Message)-5:])
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -1725,231 +1724,26 @@ func argsText(raw json.RawMessage, held *[]byte) string {
 }
 
 // ---------------------------------------------------------------------
-// Errors: upstream → Anthropic (§4.10)
-
-// maxErrorMessage bounds the upstream text an error message may carry.
-const maxErrorMessage = 2 << 10
-
-// upstreamErr is what an upstream error body says.
-type upstreamErr struct {
-	message string
-	typ     string
-	code    string // a string code, such as "context_length_exceeded"
-	status  int    // a numeric code, as OpenRouter sends the HTTP status
-}
-
-// parseUpstreamError reads the common error body shapes: OpenAI's
-// {"error":{...}}, FastAPI's {"detail":...}, {"message":...}, a list
-// holding one of these, or any other text.
-func parseUpstreamError(body []byte) upstreamErr {
-	body = bytes.TrimSpace(body)
-	var e upstreamErr
-	if len(body) > 0 && body[0] == '[' {
-		var list []json.RawMessage
-		if json.Unmarshal(body, &list) == nil && len(list) > 0 {
-			e = parseErrorValue(list[0])
-		}
-	} else if len(body) > 0 && body[0] == '{' {
-		e = parseErrorValue(body)
-	}
-	if e.message == "" {
-		e.message = string(body)
-	}
-	e.message = truncateUTF8(strings.TrimSpace(e.message), maxErrorMessage)
-	return e
-}
-
-// parseErrorValue reads an error envelope or an error object.
-func parseErrorValue(raw []byte) upstreamErr {
-	var env struct {
-		Error  json.RawMessage `json:"error"`
-		Detail json.RawMessage `json:"detail"`
-	}
-	if json.Unmarshal(raw, &env) != nil {
-		return upstreamErr{}
-	}
-	switch {
-	case hasValue(env.Error):
-		if s, ok := jsonString(env.Error); ok {
-			e := errorFields(raw)
-			e.message = s
-			return e
-		}
-		return errorFields(env.Error)
-	case hasValue(env.Detail):
-		if s, ok := jsonString(env.Detail); ok {
-			return upstreamErr{message: s}
-		}
-		return upstreamErr{message: compactArgs(env.Detail)}
-	}
-	return errorFields(raw)
-}
-
-// errorFields reads message, type and code from an error object.
-func errorFields(raw []byte) upstreamErr {
-	var o struct {
-		Message json.RawMessage `json:"message"`
-		Type    json.RawMessage `json:"type"`
-		Code    json.RawMessage `json:"code"`
-		Status  json.RawMessage `json:"status"`
-	}
-	if json.Unmarshal(raw, &o) != nil {
-		return upstreamErr{}
-	}
-	var e upstreamErr
-	e.message, _ = jsonString(o.Message)
-	e.typ, _ = jsonString(o.Type)
-	if s, ok := jsonString(o.Code); ok {
-		e.code = s
-	} else if n, err := strconv.Atoi(string(bytes.TrimSpace(o.Code))); err == nil {
-		e.status = n
-	}
-	if e.code == "" {
-		e.code, _ = jsonString(o.Status) // Google's "RESOURCE_EXHAUSTED" and the like
-	}
-	return e
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// Errors: upstream → Anthropic (§4.10, errors_map.go)
 
 // TransformError converts a non-2xx upstream response into an *Error
 // (§4.10). Its message holds at most 2 KiB of upstream text.
 func (t *openAI) TransformError(status int, header http.Header, body []byte) *Error {
-	e := t.statusError(status, parseUpstreamError(body))
-	if e.Status == http.StatusTooManyRequests || e.Status == 529 {
-		for _, k := range [...]string{"Retry-After", "Retry-After-Ms"} {
-			if v := header.Get(k); v != "" {
-				if e.Header == nil {
-					e.Header = http.Header{}
-				}
-				e.Header.Set(k, v)
-			}
-		}
-	}
+	u := parseUpstreamError(body)
+	u.status = status // the answer's status, not a code in its body
+	e := mapUpstreamError(u, header, t.opts.Provider)
+	e.Err = fmt.Errorf("openai: upstream status %d", status)
 	return e
 }
 
 // errorObject converts an error object found in a 200 body or in a
 // stream. Its numeric code, when it is an HTTP status, selects the row of
-// the §4.10 table; otherwise the error is a 502 api_error.
+// the §4.10 table, else its string code; otherwise the error is a 502
+// api_error.
 func (t *openAI) errorObject(raw []byte) *Error {
-	e := parseErrorValue(raw)
-	e.message = truncateUTF8(strings.TrimSpace(e.message), maxErrorMessage)
-	status := 0
-	switch {
-	case e.status >= 400 && e.status <= 599:
-		status = e.status
-	case e.code == "context_length_exceeded" || isContextOverflow(e):
-		status = http.StatusBadRequest
-	case e.code == "rate_limit_exceeded" || e.code == "insufficient_quota" || e.code == "RESOURCE_EXHAUSTED" || e.typ == "rate_limit_error":
-		status = http.StatusTooManyRequests
-	case e.typ == "overloaded_error" || e.code == "UNAVAILABLE":
-		status = 529
-	}
-	if e.message == "" {
-		e.message = "upstream reported an error"
-	}
-	if status == 0 {
-		return &Error{Status: http.StatusBadGateway, Type: "api_error", Message: e.message}
-	}
-	return t.statusError(status, e)
-}
-
-var (
-	contextOverflowRE = regexp.MustCompile(`(?i)maximum context length|context length|context window|too many tokens|input token count .* exceeds|prompt is too long`)
-	promptTooLongRE   = regexp.MustCompile(`prompt is too long: \d+ tokens > \d+ maximum`)
-	overflowLimitRE   = regexp.MustCompile(`(?i)(?:maximum context length|context length|context window|maximum number of tokens allowed|limit)(?: is| of)?\s*\(?(\d+)`)
-	overflowUsedRE    = regexp.MustCompile(`(?i)(?:resulted in|you requested|requested|input token count(?: of| is)?|prompt has|prompt contains)\s*\(?(\d+)`)
-)
-
-func isContextOverflow(e upstreamErr) bool {
-	return e.code == "context_length_exceeded" || contextOverflowRE.MatchString(e.message)
-}
-
-// promptTooLong rewrites a context-overflow message into Anthropic's
-// wording, which Claude Code's compaction recovery looks for.
-func promptTooLong(msg string) string {
-	if m := promptTooLongRE.FindString(msg); m != "" {
-		return m
-	}
-	limit := overflowLimitRE.FindStringSubmatch(msg)
-	used := overflowUsedRE.FindStringSubmatch(msg)
-	if limit != nil && used != nil && limit[1] != used[1] {
-		return "prompt is too long: " + used[1] + " tokens > " + limit[1] + " maximum"
-	}
-	return "prompt is too long: " + msg
-}
-
-// statusError applies the §4.10 table to an upstream status.
-func (t *openAI) statusError(status int, e upstreamErr) *Error {
-	msg := e.message
-	if msg == "" {
-		msg = "upstream returned HTTP " + strconv.Itoa(status)
-		if txt := http.StatusText(status); txt != "" {
-			msg += " " + txt
-		}
-	}
-	cause := fmt.Errorf("openai: upstream status %d", status)
-	mk := func(st int, typ, m string) *Error {
-		return &Error{Status: st, Type: typ, Message: m, Err: cause}
-	}
-	switch {
-	case (status == 400 || status == 422) && isContextOverflow(e):
-		return mk(400, "invalid_request_error", promptTooLong(msg))
-	case status == 401:
-		return mk(401, "authentication_error", upstreamAuthMessage(t.opts.Provider, msg))
-	case status == 402:
-		return mk(402, "billing_error", msg)
-	case status == 429 && isQuotaExhausted(e):
-		return mk(402, "billing_error", msg)
-	case status == 403:
-		return mk(403, "permission_error", msg)
-	case status == 404:
-		return mk(404, "not_found_error", msg)
-	case status == 408:
-		return mk(504, "timeout_error", msg)
-	case status == 409:
-		return mk(409, "invalid_request_error", msg)
-	case status == 413:
-		return mk(413, "request_too_large", msg)
-	case status == 429:
-		return mk(429, "rate_limit_error", msg)
-	case status >= 400 && status < 500:
-		return mk(400, "invalid_request_error", msg)
-	case status == 500:
-		return mk(500, "api_error", msg)
-	case status == 503 || status == 529:
-		return mk(529, "overloaded_error", msg)
-	case status == 504:
-		return mk(504, "timeout_error", msg)
-	}
-	return mk(502, "api_error", msg)
-}
-
-// upstreamAuthMessage is the message of an upstream's 401 (§4.10): the
-// client's own key was accepted, so it names the provider whose key was
-// refused.
-func upstreamAuthMessage(provider, msg string) string {
-	if provider == "" {
-		return "upstream: " + msg
-	}
-	return "upstream " + provider + ": " + msg
-}
-
-// isQuotaExhausted tells a spent quota (not retryable) from a rate limit.
-func isQuotaExhausted(e upstreamErr) bool {
-	if e.code == "insufficient_quota" || e.typ == "insufficient_quota" {
-		return true
-	}
-	m := strings.ToLower(e.message)
-	return strings.Contains(m, "insufficient_quota") || strings.Contains(m, "exceeded your current quota") ||
-		strings.Contains(m, "quota") && (strings.Contains(m, "per day") || strings.Contains(m, "daily"))
+	u := parseErrorValue(raw)
+	u.inBody = true
+	e := mapUpstreamError(u, nil, t.opts.Provider)
+	e.Err = errors.New("openai: error object from upstream")
+	return e
 }

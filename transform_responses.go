@@ -2,9 +2,9 @@ package ccr
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,13 +53,16 @@ type ResponsesOptions struct {
 // content, and such blocks sent back by the client become reasoning items
 // again. Thinking blocks from anywhere else are dropped, since the
 // Responses API cannot take them.
-func NewOpenAIResponses(opts ResponsesOptions) Transformer {
-	return &responses{opts: opts, newID: func(p string) string { return randomID(p, 24) }}
+func NewOpenAIResponses(opts ResponsesOptions) Transformer { return newResponses(opts, "") }
+
+func newResponses(opts ResponsesOptions, provider string) *responses {
+	return &responses{opts: opts, provider: provider, newID: func(p string) string { return randomID(p, 24) }}
 }
 
 type responses struct {
-	opts  ResponsesOptions
-	newID func(prefix string) string
+	opts     ResponsesOptions
+	provider string // names the provider in an upstream authentication error
+	newID    func(prefix string) string
 }
 
 var _ Transformer = (*responses)(nil)
@@ -104,7 +107,7 @@ func responsesTransformers() []TransformerDef {
 			default:
 				return fmt.Errorf("bad options: effort: %q is not none, minimal, low, medium, high or xhigh", o.Effort)
 			}
-			c.Format = NewOpenAIResponses(o)
+			c.Format = newResponses(o, c.Provider)
 			return nil
 		},
 	}}
@@ -601,7 +604,7 @@ func (t *responses) TransformResponse(ctx context.Context, req *Request, body []
 		return nil, &Error{Status: http.StatusBadGateway, Message: "upstream returned malformed JSON", Err: err}
 	}
 	if r.Status == "failed" || (r.Error != nil && r.Error.Message != "") {
-		return nil, rsError(r.Error, "upstream response failed")
+		return nil, t.rsError(r.Error, "upstream response failed")
 	}
 	names := newToolNames(req.Tools)
 	resp := &Response{ID: t.messageID(r.ID), Type: "message", Role: "assistant", Model: clientModel(req), Content: []ContentBlock{}}
@@ -676,58 +679,43 @@ func parseToolArgs(s string) json.RawMessage {
 	return json.RawMessage(r.feed(s) + r.finish())
 }
 
-// rsError converts a Responses error object into an *Error.
-func rsError(e *rsErrorBody, fallback string) *Error {
-	if e == nil {
-		return &Error{Status: http.StatusBadGateway, Type: "api_error", Message: fallback}
-	}
-	var code string
-	if json.Unmarshal(e.Code, &code) != nil {
-		var n int
-		if json.Unmarshal(e.Code, &n) == nil && n >= 400 && n <= 599 {
-			return &Error{Status: n, Message: rsOr(e.Message, fallback)}
+// rsError converts a Responses error object (of a failed response, or of
+// an error event) into an *Error; fallback is the message when it has
+// none.
+func (t *responses) rsError(e *rsErrorBody, fallback string) *Error {
+	u := upstreamError{inBody: true, message: fallback}
+	if e != nil {
+		if s, ok := jsonString(e.Code); ok {
+			u.code = s
+		} else if n, err := strconv.Atoi(string(bytes.TrimSpace(e.Code))); err == nil {
+			u.status = n
+		}
+		u.typ = e.Type
+		if e.Message != "" {
+			u.message = e.Message
 		}
 	}
-	status := http.StatusBadGateway
-	switch code {
-	case "rate_limit_exceeded":
-		status = http.StatusTooManyRequests
-	case "insufficient_quota":
-		status = http.StatusPaymentRequired
-	case "context_length_exceeded", "invalid_prompt", "invalid_request_error", "invalid_image", "invalid_image_url",
-		"invalid_image_format", "image_too_large", "empty_image_file":
-		status = http.StatusBadRequest
-	case "server_error":
-		status = http.StatusInternalServerError
-	case "vector_store_timeout":
-		status = http.StatusGatewayTimeout
-	}
-	msg := rsOr(e.Message, fallback)
-	if code == "context_length_exceeded" && !strings.HasPrefix(msg, "prompt is too long") {
-		msg = "prompt is too long: " + msg
-	}
-	et := ErrorType(status)
-	if status == http.StatusBadGateway {
-		et = "api_error"
-	}
-	return &Error{Status: status, Type: et, Message: msg, Err: errors.New("openai-responses: upstream error " + code)}
-}
-
-func rsOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	err := mapUpstreamError(u, nil, t.provider)
+	err.Err = fmt.Errorf("openai-responses: error object from upstream (code %q)", cmp.Or(u.code, u.typ))
+	return err
 }
 
 // TransformError converts an error answer; the Responses API uses the
 // same error body as Chat Completions.
 func (t *responses) TransformError(status int, header http.Header, body []byte) *Error {
-	return newOpenAI(OpenAIOptions{}).TransformError(status, header, body)
+	u := parseUpstreamError(body)
+	u.status = status
+	e := mapUpstreamError(u, header, t.provider)
+	e.Err = fmt.Errorf("openai-responses: upstream status %d", status)
+	return e
 }
 
 // ---- stream ---------------------------------------------------------------
 
+// TransformStream converts a Responses API event stream. A stream that
+// ends before its first output is a 502 *Error wrapping [ErrTruncated];
+// one cut off later an error wrapping [ErrTruncated]; a failed response
+// or an error event an *Error (§4.10).
 func (t *responses) TransformStream(ctx context.Context, req *Request, src EventReader) EventReader {
 	return &rsStream{t: t, req: req, src: src, names: newToolNames(req.Tools), byKey: map[string]*rsItem{}}
 }
@@ -748,6 +736,7 @@ type rsStream struct {
 
 	id      string
 	items   []*rsItem
+	first   int // items before it are closed
 	byKey   map[string]*rsItem
 	live    *rsItem
 	tool    bool
@@ -779,6 +768,9 @@ func (s *rsStream) ReadEvent() (Event, error) {
 		}
 		ev, err := s.src.ReadEvent()
 		switch {
+		case err == io.EOF && !s.b.started:
+			s.err = &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "upstream returned an empty stream",
+				Err: fmt.Errorf("openai-responses: no output before end of stream: %w", ErrTruncated)}
 		case err == io.EOF:
 			s.err = fmt.Errorf("openai-responses: stream ended before response.completed: %w", ErrTruncated)
 		case err != nil:
@@ -843,7 +835,7 @@ func (s *rsStream) handle(ev Event) {
 		}
 		it := s.item(e, e.Item.Type)
 		if e.Item.Type == "function_call" {
-			it.callID, it.name = e.Item.CallID, e.Item.Name
+			it.callID, it.name = cmp.Or(e.Item.CallID, it.callID), cmp.Or(e.Item.Name, it.name)
 			if e.Item.Arguments != "" {
 				s.add(it, e.Item.Arguments)
 			}
@@ -880,9 +872,8 @@ func (s *rsStream) handle(ev Event) {
 		it := s.item(e, e.Item.Type)
 		switch e.Item.Type {
 		case "function_call":
-			if it.callID == "" {
-				it.callID, it.name = e.Item.CallID, e.Item.Name
-			}
+			it.callID = cmp.Or(it.callID, e.Item.CallID)
+			it.name = cmp.Or(it.name, e.Item.Name)
 			s.complete(it, e.Item.Arguments)
 		case "reasoning":
 			it.enc = e.Item.EncryptedContent
@@ -906,13 +897,13 @@ func (s *rsStream) handle(ev Event) {
 		if e.Response != nil {
 			eb = e.Response.Error
 		}
-		s.err = rsError(eb, "upstream response failed")
+		s.err = s.t.rsError(eb, "upstream response failed")
 	case "error":
 		eb := e.Error
 		if eb == nil {
 			eb = &rsErrorBody{Code: e.Code, Message: e.Message}
 		}
-		s.err = rsError(eb, "upstream stream error")
+		s.err = s.t.rsError(eb, "upstream stream error")
 	}
 }
 
@@ -981,18 +972,24 @@ func (s *rsStream) complete(it *rsItem, final string) {
 	}
 }
 
-// promote makes the first unfinished item live when none is.
+// promote makes the first unfinished item live when none is. A function
+// call waits for its name: one still without a name when it is done is
+// dropped, since a tool_use needs a name and no client could answer it.
 func (s *rsStream) promote() {
 	for s.live == nil {
-		var next *rsItem
-		for _, it := range s.items {
-			if !it.closed {
-				next = it
-				break
-			}
+		for s.first < len(s.items) && s.items[s.first].closed {
+			s.first++ // items close in order: the cursor keeps promote linear
 		}
-		if next == nil {
+		if s.first == len(s.items) {
 			return
+		}
+		next := s.items[s.first]
+		if next.kind == "function_call" && next.name == "" {
+			if !next.done {
+				return
+			}
+			next.closed = true
+			continue
 		}
 		s.live = next
 		s.open(next)

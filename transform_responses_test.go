@@ -209,7 +209,7 @@ func FuzzResponsesStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		tr := NewOpenAIResponses(ResponsesOptions{})
 		events, err := readEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
-		if p := (streamRules{namelessTools: true, plainTruncation: true}).problems(events, err); p != nil {
+		if p := (streamRules{}).problems(events, err); p != nil {
 			t.Fatalf("%v\n%s", p, eventsSSE(events))
 		}
 	})
