@@ -200,15 +200,22 @@ func TestResponsesError(t *testing.T) {
 
 // FuzzResponsesStream feeds arbitrary upstream bytes: the converter must
 // not panic, must keep the hub invariants, and must end.
+//
+// Runs of this target spend most of a short -fuzztime minimising: the
+// fuzzer stops to minimise every input that found new coverage, by an
+// O(n²) pass over its bytes, and coverage that flickers between runs
+// (allocation-dependent paths in the standard library) can make that pass
+// find nothing to keep, so it runs in full (12 s and more for a mutant of
+// a 2-4 KB transcript). -fuzzminimizetime bounds it.
 func FuzzResponsesStream(f *testing.F) {
 	for _, name := range []string{"text", "reasoning", "parallel-calls-interleaved", "args-only-in-done", "failed-after-text"} {
 		if b := readOptional(f, filepath.Join("testdata", "responses", "stream", name, "upstream.sse")); b != nil {
 			f.Add(b)
 		}
 	}
+	tr, req := NewOpenAIResponses(ResponsesOptions{}), rsTestRequest()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		tr := NewOpenAIResponses(ResponsesOptions{})
-		events, err := readEvents(tr.TransformStream(t.Context(), rsTestRequest(), NewSSEReader(bytes.NewReader(in))))
+		events, err := readEvents(tr.TransformStream(t.Context(), req, NewSSEReader(bytes.NewReader(in))))
 		if p := (streamRules{}).problems(events, err); p != nil {
 			t.Fatalf("%v\n%s", p, eventsSSE(events))
 		}
