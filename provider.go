@@ -247,6 +247,24 @@ func (p *provider) redact(s string) string {
 			s = strings.ReplaceAll(s, string(k), "[REDACTED]")
 		}
 	}
+	return redactCutKey(s, p.secrets)
+}
+
+// redactCutKey removes the start of a key that a message truncated to a
+// size limit ends with (before its "..." marker): the cut keeps no more
+// than its first three bytes.
+func redactCutKey(s string, secrets [][]byte) string {
+	body, marker := s, ""
+	if strings.HasSuffix(body, "...") {
+		body, marker = body[:len(body)-3], "..."
+	}
+	for _, k := range secrets {
+		for n := len(k) - 1; n >= 4; n-- {
+			if strings.HasSuffix(body, string(k[:n])) {
+				return body[:len(body)-n] + "[REDACTED]" + marker
+			}
+		}
+	}
 	return s
 }
 

@@ -325,3 +325,19 @@ func TestSecurityDefaultBodyCap(t *testing.T) {
 		t.Errorf("33 MiB body: %v", o)
 	}
 }
+
+func TestRedactKeyCutByTruncation(t *testing.T) {
+	t.Parallel()
+	p := &provider{secrets: [][]byte{[]byte("sk-live-0123456789abcdef")}}
+	for _, tt := range []struct{ in, want string }{
+		{"bad key sk-live-0123456789abcdef here", "bad key [REDACTED] here"},
+		{"quota for sk-live-01234...", "quota for [REDACTED]..."},
+		{"ends with sk-live-0123", "ends with [REDACTED]"},
+		{"short sk-...", "short sk-..."},
+		{"no key at all...", "no key at all..."},
+	} {
+		if got := p.redact(tt.in); got != tt.want {
+			t.Errorf("redact(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
