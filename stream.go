@@ -88,6 +88,11 @@ func (s *SSEReader) ReadEvent() (Event, error) {
 		line, err := s.readLine()
 		if err != nil {
 			if err == io.EOF && s.DispatchAtEOF && s.hasData {
+				if len(s.data) > s.maxLine() {
+					s.data, s.hasData = nil, false
+					s.err = fmt.Errorf("ccr: sse event data over %d bytes: %w", s.maxLine(), ErrLineTooLong)
+					return Event{}, s.err
+				}
 				ev := s.dispatch()
 				s.err = io.EOF
 				return ev, nil
