@@ -115,6 +115,60 @@ func elements(b []byte, i int, f func(vs int) (int, error)) (int, error) {
 	}
 }
 
+// object decodes the object at b[i] whose modelled members are names: f
+// receives the index in names of each such member's key and the offset of
+// its value, and returns the offset past the value. Other members go to
+// unknown, or are checked and skipped when unknown is nil. A duplicate
+// modelled key goes to the reference, which merges them.
+func object(b []byte, i int, names []string, unknown func(key []byte, vs int) (int, error), f func(k, vs int) (int, error)) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, names)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			if unknown != nil {
+				return unknown(key, vs)
+			}
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		return f(k, vs)
+	})
+}
+
+// arrayOf decodes the array at b[i] into *dst, each element with dec, and
+// returns the offset past it; n is the capacity to start with.
+func arrayOf[T any](b []byte, i, n int, dst *[]T, dec func(b []byte, i int, v *T) (int, error)) (int, error) {
+	if b[i] != '[' {
+		return 0, errSlow
+	}
+	s := make([]T, 0, n)
+	end, err := elements(b, i, func(vs int) (int, error) {
+		var zero T
+		s = append(s, zero)
+		return dec(b, vs, &s[len(s)-1])
+	})
+	*dst = s
+	return end, err
+}
+
+// document decodes the whole of b with value, which gets the offset of
+// the value past any leading whitespace; only whitespace may follow it.
+func document(b []byte, value func(b []byte, i int) (int, error)) error {
+	end, err := value(b, jsonraw.SkipWS(b, 0))
+	if err != nil {
+		return err
+	}
+	if jsonraw.SkipWS(b, end) != len(b) {
+		return errSlow
+	}
+	return nil
+}
+
 // field matches a key against a struct's field names the way
 // encoding/json does: exactly, or else case-insensitively, which the fast
 // path leaves to the reference. It returns the field's index, -1 for an
@@ -261,104 +315,79 @@ var requestFields = []string{"model", "max_tokens", "messages", "system", "tools
 func (r *Request) decodeFast(b []byte) error {
 	*r = Request{}
 	var dup seen
-	i := jsonraw.SkipWS(b, 0)
-	end, err := members(b, i, func(key []byte, vs int) (int, error) {
-		k := -1
-		for j, n := range requestFields {
-			if string(key) == n {
-				k = j
-				break
+	return document(b, func(b []byte, i int) (int, error) {
+		return members(b, i, func(key []byte, vs int) (int, error) {
+			k := -1
+			for j, n := range requestFields {
+				if string(key) == n {
+					k = j
+					break
+				}
 			}
-		}
-		if k < 0 {
-			if r.Extra == nil {
-				r.Extra = make(map[string]json.RawMessage)
-			} else if _, ok := r.Extra[string(key)]; ok {
-				return 0, errSlow
+			if k < 0 {
+				if r.Extra == nil {
+					r.Extra = make(map[string]json.RawMessage)
+				} else if _, ok := r.Extra[string(key)]; ok {
+					return 0, errSlow
+				}
+				var v json.RawMessage
+				ve, err := rawValue(b, vs, &v)
+				r.Extra[string(key)] = v
+				return ve, err
 			}
-			var v json.RawMessage
-			ve, err := rawValue(b, vs, &v)
-			r.Extra[string(key)] = v
-			return ve, err
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		switch requestFields[k] {
-		case "model":
-			ve, err := str(b, vs, &r.Model)
-			r.rawModel = rawSpan{doc: b, start: vs, end: ve}
-			return ve, err
-		case "max_tokens":
-			return integer(b, vs, &r.MaxTokens)
-		case "messages":
-			return decodeMessages(b, vs, &r.Messages)
-		case "system":
-			return decodeContent(b, vs, &r.System)
-		case "tools":
-			return decodeTools(b, vs, &r.Tools)
-		case "stream":
-			return boolean(b, vs, &r.Stream)
-		case "metadata":
-			ve, err := skip(b, vs)
-			if err == nil && string(b[vs:ve]) != "null" {
-				r.Metadata = raw(b, vs, ve)
+			if err := dup.add(k); err != nil {
+				return 0, err
 			}
-			return ve, err
-		case "tool_choice":
-			return small(b, vs, &r.ToolChoice)
-		case "temperature":
-			return small(b, vs, &r.Temperature)
-		case "top_p":
-			return small(b, vs, &r.TopP)
-		case "top_k":
-			return small(b, vs, &r.TopK)
-		case "stop_sequences":
-			return small(b, vs, &r.StopSequences)
-		case "thinking":
-			return small(b, vs, &r.Thinking)
-		case "output_config":
-			return small(b, vs, &r.OutputConfig)
-		}
-		return 0, errSlow
+			return r.decodeMember(b, k, vs)
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if jsonraw.SkipWS(b, end) != len(b) {
-		return errSlow
-	}
-	return nil
 }
 
-func decodeMessages(b []byte, i int, dst *[]Message) (int, error) {
-	if b[i] != '[' {
-		return 0, errSlow
+// decodeMember decodes the value at b[vs] of the member requestFields[k].
+func (r *Request) decodeMember(b []byte, k, vs int) (int, error) {
+	switch requestFields[k] {
+	case "model":
+		ve, err := str(b, vs, &r.Model)
+		r.rawModel = rawSpan{doc: b, start: vs, end: ve}
+		return ve, err
+	case "max_tokens":
+		return integer(b, vs, &r.MaxTokens)
+	case "messages":
+		return arrayOf(b, vs, 16, &r.Messages, decodeMessage)
+	case "system":
+		return decodeContent(b, vs, &r.System)
+	case "tools":
+		return arrayOf(b, vs, 16, &r.Tools, decodeTool)
+	case "stream":
+		return boolean(b, vs, &r.Stream)
+	case "metadata":
+		ve, err := skip(b, vs)
+		if err == nil && string(b[vs:ve]) != "null" {
+			r.Metadata = raw(b, vs, ve)
+		}
+		return ve, err
+	case "tool_choice":
+		return small(b, vs, &r.ToolChoice)
+	case "temperature":
+		return small(b, vs, &r.Temperature)
+	case "top_p":
+		return small(b, vs, &r.TopP)
+	case "top_k":
+		return small(b, vs, &r.TopK)
+	case "stop_sequences":
+		return small(b, vs, &r.StopSequences)
+	case "thinking":
+		return small(b, vs, &r.Thinking)
+	case "output_config":
+		return small(b, vs, &r.OutputConfig)
 	}
-	msgs := make([]Message, 0, 16)
-	end, err := elements(b, i, func(vs int) (int, error) {
-		msgs = append(msgs, Message{})
-		return decodeMessage(b, vs, &msgs[len(msgs)-1])
-	})
-	*dst = msgs
-	return end, err
+	return 0, errSlow
 }
 
 var messageFields = []string{"role", "content"}
 
 func decodeMessage(b []byte, i int, m *Message) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, messageFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return object(b, i, messageFields, nil, func(k, vs int) (int, error) {
 		if k == 0 {
 			return str(b, vs, &m.Role)
 		}
@@ -378,17 +407,9 @@ func decodeContent(b []byte, i int, dst *Content) (int, error) {
 	case 'n':
 		*dst = nil
 		return null(b, i)
-	case '[':
-	default:
-		return 0, errSlow
 	}
-	blocks := make(Content, 0, 2) // most messages hold one or two
-	end, err := elements(b, i, func(vs int) (int, error) {
-		blocks = append(blocks, ContentBlock{})
-		return decodeBlock(b, vs, &blocks[len(blocks)-1])
-	})
-	*dst = blocks
-	return end, err
+	// Most messages hold one or two blocks.
+	return arrayOf(b, i, 2, (*[]ContentBlock)(dst), decodeBlock)
 }
 
 var blockFields = []string{"type", "text", "citations", "source", "title", "context", "id", "name", "input",
@@ -396,18 +417,7 @@ var blockFields = []string{"type", "text", "citations", "source", "title", "cont
 
 // decodeBlock decodes a block as [ContentBlock.UnmarshalJSON] does.
 func decodeBlock(b []byte, i int, c *ContentBlock) (int, error) {
-	var dup seen
-	end, err := members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, blockFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	end, err := object(b, i, blockFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &c.Type)
@@ -461,45 +471,12 @@ func decodeBlock(b []byte, i int, c *ContentBlock) (int, error) {
 var sourceFields = []string{"type", "media_type", "data", "url", "file_id", "content"}
 
 func decodeSource(b []byte, i int, s *Source) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, sourceFields)
-		if err != nil {
-			return 0, err
+	return object(b, i, sourceFields, nil, func(k, vs int) (int, error) {
+		if k == 5 {
+			return rawValue(b, vs, &s.Content)
 		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		switch k {
-		case 0:
-			return str(b, vs, &s.Type)
-		case 1:
-			return str(b, vs, &s.MediaType)
-		case 2:
-			return str(b, vs, &s.Data)
-		case 3:
-			return str(b, vs, &s.URL)
-		case 4:
-			return str(b, vs, &s.FileID)
-		}
-		return rawValue(b, vs, &s.Content)
+		return str(b, vs, [...]*string{&s.Type, &s.MediaType, &s.Data, &s.URL, &s.FileID}[k])
 	})
-}
-
-func decodeTools(b []byte, i int, dst *[]Tool) (int, error) {
-	if b[i] != '[' {
-		return 0, errSlow
-	}
-	tools := make([]Tool, 0, 16)
-	end, err := elements(b, i, func(vs int) (int, error) {
-		tools = append(tools, Tool{})
-		return decodeTool(b, vs, &tools[len(tools)-1])
-	})
-	*dst = tools
-	return end, err
 }
 
 var toolFields = []string{"type", "name", "description", "input_schema", "cache_control", "strict"}
@@ -507,24 +484,16 @@ var toolFields = []string{"type", "name", "description", "input_schema", "cache_
 // decodeTool decodes a tool as [Tool.UnmarshalJSON] does: unknown members
 // go to Extra.
 func decodeTool(b []byte, i int, t *Tool) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, toolFields)
-		if err != nil {
-			return 0, err
+	extra := func(key []byte, vs int) (int, error) {
+		if t.Extra == nil {
+			t.Extra = make(map[string]json.RawMessage)
 		}
-		if k < 0 {
-			if t.Extra == nil {
-				t.Extra = make(map[string]json.RawMessage)
-			}
-			var v json.RawMessage
-			ve, err := rawValue(b, vs, &v)
-			t.Extra[string(key)] = v // the last of duplicates wins, as in a map
-			return ve, err
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+		var v json.RawMessage
+		ve, err := rawValue(b, vs, &v)
+		t.Extra[string(key)] = v // the last of duplicates wins, as in a map
+		return ve, err
+	}
+	return object(b, i, toolFields, extra, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &t.Type)
@@ -555,58 +524,42 @@ var responseFields = []string{"id", "type", "role", "model", "content", "stop_re
 
 func (r *Response) decodeFast(b []byte) error {
 	*r = Response{}
-	var dup seen
-	end, err := members(b, jsonraw.SkipWS(b, 0), func(key []byte, vs int) (int, error) {
-		k, err := field(key, responseFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		switch k {
-		case 0:
-			return str(b, vs, &r.ID)
-		case 1:
-			return str(b, vs, &r.Type)
-		case 2:
-			return str(b, vs, &r.Role)
-		case 3:
-			return str(b, vs, &r.Model)
-		case 4:
-			if b[vs] == 'n' {
-				return null(b, vs)
+	return document(b, func(b []byte, i int) (int, error) {
+		return object(b, i, responseFields, nil, func(k, vs int) (int, error) {
+			switch k {
+			case 0:
+				return str(b, vs, &r.ID)
+			case 1:
+				return str(b, vs, &r.Type)
+			case 2:
+				return str(b, vs, &r.Role)
+			case 3:
+				return str(b, vs, &r.Model)
+			case 4:
+				if b[vs] == 'n' {
+					return null(b, vs)
+				}
+				var c Content
+				ve, err := decodeContent(b, vs, &c)
+				if err != nil || b[vs] != '[' {
+					return 0, errSlow
+				}
+				r.Content = c
+				return ve, nil
+			case 5:
+				return str(b, vs, &r.StopReason)
+			case 6:
+				if b[vs] == 'n' {
+					return null(b, vs)
+				}
+				var s string
+				ve, err := str(b, vs, &s)
+				r.StopSequence = &s
+				return ve, err
 			}
-			var c Content
-			ve, err := decodeContent(b, vs, &c)
-			if err != nil || b[vs] != '[' {
-				return 0, errSlow
-			}
-			r.Content = c
-			return ve, nil
-		case 5:
-			return str(b, vs, &r.StopReason)
-		case 6:
-			if b[vs] == 'n' {
-				return null(b, vs)
-			}
-			var s string
-			ve, err := str(b, vs, &s)
-			r.StopSequence = &s
-			return ve, err
-		}
-		return decodeUsage(b, vs, &r.Usage)
+			return decodeUsage(b, vs, &r.Usage)
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if jsonraw.SkipWS(b, end) != len(b) {
-		return errSlow
-	}
-	return nil
 }
 
 var usageFields = []string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
@@ -615,22 +568,11 @@ func decodeUsage(b []byte, i int, u *Usage) (int, error) {
 	if b[i] == 'n' {
 		return null(b, i)
 	}
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, usageFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		dst := [...]*int{&u.InputTokens, &u.OutputTokens, &u.CacheCreationInputTokens, &u.CacheReadInputTokens}[k]
+	return object(b, i, usageFields, nil, func(k, vs int) (int, error) {
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
+		dst := [...]*int{&u.InputTokens, &u.OutputTokens, &u.CacheCreationInputTokens, &u.CacheReadInputTokens}[k]
 		return integer(b, vs, dst)
 	})
 }
