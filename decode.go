@@ -314,74 +314,71 @@ var requestFields = []string{"model", "max_tokens", "messages", "system", "tools
 // Top-level keys are matched exactly, as [Request.UnmarshalJSON] does.
 func (r *Request) decodeFast(b []byte) error {
 	*r = Request{}
-	var dup seen
-	return document(b, func(b []byte, i int) (int, error) {
-		return members(b, i, func(key []byte, vs int) (int, error) {
-			k := -1
-			for j, n := range requestFields {
-				if string(key) == n {
-					k = j
-					break
-				}
-			}
-			if k < 0 {
-				if r.Extra == nil {
-					r.Extra = make(map[string]json.RawMessage)
-				} else if _, ok := r.Extra[string(key)]; ok {
-					return 0, errSlow
-				}
-				var v json.RawMessage
-				ve, err := rawValue(b, vs, &v)
-				r.Extra[string(key)] = v
-				return ve, err
-			}
-			if err := dup.add(k); err != nil {
-				return 0, err
-			}
-			return r.decodeMember(b, k, vs)
-		})
-	})
+	return document(b, r.decodeObject)
 }
 
-// decodeMember decodes the value at b[vs] of the member requestFields[k].
-func (r *Request) decodeMember(b []byte, k, vs int) (int, error) {
-	switch requestFields[k] {
-	case "model":
-		ve, err := str(b, vs, &r.Model)
-		r.rawModel = rawSpan{doc: b, start: vs, end: ve}
-		return ve, err
-	case "max_tokens":
-		return integer(b, vs, &r.MaxTokens)
-	case "messages":
-		return arrayOf(b, vs, 16, &r.Messages, decodeMessage)
-	case "system":
-		return decodeContent(b, vs, &r.System)
-	case "tools":
-		return arrayOf(b, vs, 16, &r.Tools, decodeTool)
-	case "stream":
-		return boolean(b, vs, &r.Stream)
-	case "metadata":
-		ve, err := skip(b, vs)
-		if err == nil && string(b[vs:ve]) != "null" {
-			r.Metadata = raw(b, vs, ve)
+func (r *Request) decodeObject(b []byte, i int) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k := -1
+		for j, n := range requestFields {
+			if string(key) == n {
+				k = j
+				break
+			}
 		}
-		return ve, err
-	case "tool_choice":
-		return small(b, vs, &r.ToolChoice)
-	case "temperature":
-		return small(b, vs, &r.Temperature)
-	case "top_p":
-		return small(b, vs, &r.TopP)
-	case "top_k":
-		return small(b, vs, &r.TopK)
-	case "stop_sequences":
-		return small(b, vs, &r.StopSequences)
-	case "thinking":
-		return small(b, vs, &r.Thinking)
-	case "output_config":
-		return small(b, vs, &r.OutputConfig)
-	}
-	return 0, errSlow
+		if k < 0 {
+			if r.Extra == nil {
+				r.Extra = make(map[string]json.RawMessage)
+			} else if _, ok := r.Extra[string(key)]; ok {
+				return 0, errSlow
+			}
+			var v json.RawMessage
+			ve, err := rawValue(b, vs, &v)
+			r.Extra[string(key)] = v
+			return ve, err
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		switch requestFields[k] {
+		case "model":
+			ve, err := str(b, vs, &r.Model)
+			r.rawModel = rawSpan{doc: b, start: vs, end: ve}
+			return ve, err
+		case "max_tokens":
+			return integer(b, vs, &r.MaxTokens)
+		case "messages":
+			return arrayOf(b, vs, 16, &r.Messages, decodeMessage)
+		case "system":
+			return decodeContent(b, vs, &r.System)
+		case "tools":
+			return arrayOf(b, vs, 16, &r.Tools, decodeTool)
+		case "stream":
+			return boolean(b, vs, &r.Stream)
+		case "metadata":
+			ve, err := skip(b, vs)
+			if err == nil && string(b[vs:ve]) != "null" {
+				r.Metadata = raw(b, vs, ve)
+			}
+			return ve, err
+		case "tool_choice":
+			return small(b, vs, &r.ToolChoice)
+		case "temperature":
+			return small(b, vs, &r.Temperature)
+		case "top_p":
+			return small(b, vs, &r.TopP)
+		case "top_k":
+			return small(b, vs, &r.TopK)
+		case "stop_sequences":
+			return small(b, vs, &r.StopSequences)
+		case "thinking":
+			return small(b, vs, &r.Thinking)
+		case "output_config":
+			return small(b, vs, &r.OutputConfig)
+		}
+		return 0, errSlow
+	})
 }
 
 var messageFields = []string{"role", "content"}
@@ -524,41 +521,43 @@ var responseFields = []string{"id", "type", "role", "model", "content", "stop_re
 
 func (r *Response) decodeFast(b []byte) error {
 	*r = Response{}
-	return document(b, func(b []byte, i int) (int, error) {
-		return object(b, i, responseFields, nil, func(k, vs int) (int, error) {
-			switch k {
-			case 0:
-				return str(b, vs, &r.ID)
-			case 1:
-				return str(b, vs, &r.Type)
-			case 2:
-				return str(b, vs, &r.Role)
-			case 3:
-				return str(b, vs, &r.Model)
-			case 4:
-				if b[vs] == 'n' {
-					return null(b, vs)
-				}
-				var c Content
-				ve, err := decodeContent(b, vs, &c)
-				if err != nil || b[vs] != '[' {
-					return 0, errSlow
-				}
-				r.Content = c
-				return ve, nil
-			case 5:
-				return str(b, vs, &r.StopReason)
-			case 6:
-				if b[vs] == 'n' {
-					return null(b, vs)
-				}
-				var s string
-				ve, err := str(b, vs, &s)
-				r.StopSequence = &s
-				return ve, err
+	return document(b, r.decodeObject)
+}
+
+func (r *Response) decodeObject(b []byte, i int) (int, error) {
+	return object(b, i, responseFields, nil, func(k, vs int) (int, error) {
+		switch k {
+		case 0:
+			return str(b, vs, &r.ID)
+		case 1:
+			return str(b, vs, &r.Type)
+		case 2:
+			return str(b, vs, &r.Role)
+		case 3:
+			return str(b, vs, &r.Model)
+		case 4:
+			if b[vs] == 'n' {
+				return null(b, vs)
 			}
-			return decodeUsage(b, vs, &r.Usage)
-		})
+			var c Content
+			ve, err := decodeContent(b, vs, &c)
+			if err != nil || b[vs] != '[' {
+				return 0, errSlow
+			}
+			r.Content = c
+			return ve, nil
+		case 5:
+			return str(b, vs, &r.StopReason)
+		case 6:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			var s string
+			ve, err := str(b, vs, &s)
+			r.StopSequence = &s
+			return ve, err
+		}
+		return decodeUsage(b, vs, &r.Usage)
 	})
 }
 

@@ -335,24 +335,26 @@ var oaChunkFields = []string{"id", "choices", "usage", "error"}
 
 func (ch *oaChunk) decodeFast(b []byte) error {
 	*ch = oaChunk{}
-	return document(b, func(b []byte, i int) (int, error) {
-		return object(b, i, oaChunkFields, nil, func(k, vs int) (int, error) {
-			switch k {
-			case 0:
-				return str(b, vs, &ch.ID)
-			case 1:
-				if b[vs] == 'n' {
-					return null(b, vs)
-				}
-				return arrayOf(b, vs, 1, &ch.Choices, decodeOAChoice)
-			case 2:
-				if b[vs] == 'n' {
-					return null(b, vs)
-				}
-				return small(b, vs, &ch.Usage)
+	return document(b, ch.decodeObject)
+}
+
+func (ch *oaChunk) decodeObject(b []byte, i int) (int, error) {
+	return object(b, i, oaChunkFields, nil, func(k, vs int) (int, error) {
+		switch k {
+		case 0:
+			return str(b, vs, &ch.ID)
+		case 1:
+			if b[vs] == 'n' {
+				return null(b, vs)
 			}
-			return rawValue(b, vs, &ch.Error)
-		})
+			return arrayOf(b, vs, 1, &ch.Choices, decodeOAChoice)
+		case 2:
+			if b[vs] == 'n' {
+				return null(b, vs)
+			}
+			return small(b, vs, &ch.Usage)
+		}
+		return rawValue(b, vs, &ch.Error)
 	})
 }
 
