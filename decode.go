@@ -115,6 +115,60 @@ func elements(b []byte, i int, f func(vs int) (int, error)) (int, error) {
 	}
 }
 
+// object decodes the object at b[i] whose modelled members are names: f
+// receives the index in names of each such member's key and the offset of
+// its value, and returns the offset past the value. Other members go to
+// unknown, or are checked and skipped when unknown is nil. A duplicate
+// modelled key goes to the reference, which merges them.
+func object(b []byte, i int, names []string, unknown func(key []byte, vs int) (int, error), f func(k, vs int) (int, error)) (int, error) {
+	var dup seen
+	return members(b, i, func(key []byte, vs int) (int, error) {
+		k, err := field(key, names)
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 {
+			if unknown != nil {
+				return unknown(key, vs)
+			}
+			return skip(b, vs)
+		}
+		if err := dup.add(k); err != nil {
+			return 0, err
+		}
+		return f(k, vs)
+	})
+}
+
+// arrayOf decodes the array at b[i] into *dst, each element with dec, and
+// returns the offset past it; n is the capacity to start with.
+func arrayOf[T any](b []byte, i, n int, dst *[]T, dec func(b []byte, i int, v *T) (int, error)) (int, error) {
+	if b[i] != '[' {
+		return 0, errSlow
+	}
+	s := make([]T, 0, n)
+	end, err := elements(b, i, func(vs int) (int, error) {
+		var zero T
+		s = append(s, zero)
+		return dec(b, vs, &s[len(s)-1])
+	})
+	*dst = s
+	return end, err
+}
+
+// document decodes the whole of b with value, which gets the offset of
+// the value past any leading whitespace; only whitespace may follow it.
+func document(b []byte, value func(b []byte, i int) (int, error)) error {
+	end, err := value(b, jsonraw.SkipWS(b, 0))
+	if err != nil {
+		return err
+	}
+	if jsonraw.SkipWS(b, end) != len(b) {
+		return errSlow
+	}
+	return nil
+}
+
 // field matches a key against a struct's field names the way
 // encoding/json does: exactly, or else case-insensitively, which the fast
 // path leaves to the reference. It returns the field's index, -1 for an
@@ -260,9 +314,12 @@ var requestFields = []string{"model", "max_tokens", "messages", "system", "tools
 // Top-level keys are matched exactly, as [Request.UnmarshalJSON] does.
 func (r *Request) decodeFast(b []byte) error {
 	*r = Request{}
+	return document(b, r.decodeObject)
+}
+
+func (r *Request) decodeObject(b []byte, i int) (int, error) {
 	var dup seen
-	i := jsonraw.SkipWS(b, 0)
-	end, err := members(b, i, func(key []byte, vs int) (int, error) {
+	return members(b, i, func(key []byte, vs int) (int, error) {
 		k := -1
 		for j, n := range requestFields {
 			if string(key) == n {
@@ -292,11 +349,11 @@ func (r *Request) decodeFast(b []byte) error {
 		case "max_tokens":
 			return integer(b, vs, &r.MaxTokens)
 		case "messages":
-			return decodeMessages(b, vs, &r.Messages)
+			return arrayOf(b, vs, 16, &r.Messages, decodeMessage)
 		case "system":
 			return decodeContent(b, vs, &r.System)
 		case "tools":
-			return decodeTools(b, vs, &r.Tools)
+			return arrayOf(b, vs, 16, &r.Tools, decodeTool)
 		case "stream":
 			return boolean(b, vs, &r.Stream)
 		case "metadata":
@@ -322,43 +379,12 @@ func (r *Request) decodeFast(b []byte) error {
 		}
 		return 0, errSlow
 	})
-	if err != nil {
-		return err
-	}
-	if jsonraw.SkipWS(b, end) != len(b) {
-		return errSlow
-	}
-	return nil
-}
-
-func decodeMessages(b []byte, i int, dst *[]Message) (int, error) {
-	if b[i] != '[' {
-		return 0, errSlow
-	}
-	msgs := make([]Message, 0, 16)
-	end, err := elements(b, i, func(vs int) (int, error) {
-		msgs = append(msgs, Message{})
-		return decodeMessage(b, vs, &msgs[len(msgs)-1])
-	})
-	*dst = msgs
-	return end, err
 }
 
 var messageFields = []string{"role", "content"}
 
 func decodeMessage(b []byte, i int, m *Message) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, messageFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return object(b, i, messageFields, nil, func(k, vs int) (int, error) {
 		if k == 0 {
 			return str(b, vs, &m.Role)
 		}
@@ -378,17 +404,9 @@ func decodeContent(b []byte, i int, dst *Content) (int, error) {
 	case 'n':
 		*dst = nil
 		return null(b, i)
-	case '[':
-	default:
-		return 0, errSlow
 	}
-	blocks := make(Content, 0, 2) // most messages hold one or two
-	end, err := elements(b, i, func(vs int) (int, error) {
-		blocks = append(blocks, ContentBlock{})
-		return decodeBlock(b, vs, &blocks[len(blocks)-1])
-	})
-	*dst = blocks
-	return end, err
+	// Most messages hold one or two blocks.
+	return arrayOf(b, i, 2, (*[]ContentBlock)(dst), decodeBlock)
 }
 
 var blockFields = []string{"type", "text", "citations", "source", "title", "context", "id", "name", "input",
@@ -396,18 +414,7 @@ var blockFields = []string{"type", "text", "citations", "source", "title", "cont
 
 // decodeBlock decodes a block as [ContentBlock.UnmarshalJSON] does.
 func decodeBlock(b []byte, i int, c *ContentBlock) (int, error) {
-	var dup seen
-	end, err := members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, blockFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	end, err := object(b, i, blockFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &c.Type)
@@ -461,45 +468,12 @@ func decodeBlock(b []byte, i int, c *ContentBlock) (int, error) {
 var sourceFields = []string{"type", "media_type", "data", "url", "file_id", "content"}
 
 func decodeSource(b []byte, i int, s *Source) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, sourceFields)
-		if err != nil {
-			return 0, err
+	return object(b, i, sourceFields, nil, func(k, vs int) (int, error) {
+		if k == 5 {
+			return rawValue(b, vs, &s.Content)
 		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		switch k {
-		case 0:
-			return str(b, vs, &s.Type)
-		case 1:
-			return str(b, vs, &s.MediaType)
-		case 2:
-			return str(b, vs, &s.Data)
-		case 3:
-			return str(b, vs, &s.URL)
-		case 4:
-			return str(b, vs, &s.FileID)
-		}
-		return rawValue(b, vs, &s.Content)
+		return str(b, vs, [...]*string{&s.Type, &s.MediaType, &s.Data, &s.URL, &s.FileID}[k])
 	})
-}
-
-func decodeTools(b []byte, i int, dst *[]Tool) (int, error) {
-	if b[i] != '[' {
-		return 0, errSlow
-	}
-	tools := make([]Tool, 0, 16)
-	end, err := elements(b, i, func(vs int) (int, error) {
-		tools = append(tools, Tool{})
-		return decodeTool(b, vs, &tools[len(tools)-1])
-	})
-	*dst = tools
-	return end, err
 }
 
 var toolFields = []string{"type", "name", "description", "input_schema", "cache_control", "strict"}
@@ -507,24 +481,16 @@ var toolFields = []string{"type", "name", "description", "input_schema", "cache_
 // decodeTool decodes a tool as [Tool.UnmarshalJSON] does: unknown members
 // go to Extra.
 func decodeTool(b []byte, i int, t *Tool) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, toolFields)
-		if err != nil {
-			return 0, err
+	extra := func(key []byte, vs int) (int, error) {
+		if t.Extra == nil {
+			t.Extra = make(map[string]json.RawMessage)
 		}
-		if k < 0 {
-			if t.Extra == nil {
-				t.Extra = make(map[string]json.RawMessage)
-			}
-			var v json.RawMessage
-			ve, err := rawValue(b, vs, &v)
-			t.Extra[string(key)] = v // the last of duplicates wins, as in a map
-			return ve, err
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+		var v json.RawMessage
+		ve, err := rawValue(b, vs, &v)
+		t.Extra[string(key)] = v // the last of duplicates wins, as in a map
+		return ve, err
+	}
+	return object(b, i, toolFields, extra, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &t.Type)
@@ -555,18 +521,11 @@ var responseFields = []string{"id", "type", "role", "model", "content", "stop_re
 
 func (r *Response) decodeFast(b []byte) error {
 	*r = Response{}
-	var dup seen
-	end, err := members(b, jsonraw.SkipWS(b, 0), func(key []byte, vs int) (int, error) {
-		k, err := field(key, responseFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return document(b, r.decodeObject)
+}
+
+func (r *Response) decodeObject(b []byte, i int) (int, error) {
+	return object(b, i, responseFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &r.ID)
@@ -600,13 +559,6 @@ func (r *Response) decodeFast(b []byte) error {
 		}
 		return decodeUsage(b, vs, &r.Usage)
 	})
-	if err != nil {
-		return err
-	}
-	if jsonraw.SkipWS(b, end) != len(b) {
-		return errSlow
-	}
-	return nil
 }
 
 var usageFields = []string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
@@ -615,22 +567,11 @@ func decodeUsage(b []byte, i int, u *Usage) (int, error) {
 	if b[i] == 'n' {
 		return null(b, i)
 	}
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, usageFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		dst := [...]*int{&u.InputTokens, &u.OutputTokens, &u.CacheCreationInputTokens, &u.CacheReadInputTokens}[k]
+	return object(b, i, usageFields, nil, func(k, vs int) (int, error) {
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
+		dst := [...]*int{&u.InputTokens, &u.OutputTokens, &u.CacheCreationInputTokens, &u.CacheReadInputTokens}[k]
 		return integer(b, vs, dst)
 	})
 }

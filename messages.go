@@ -408,25 +408,11 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 }
 
 func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error {
-	b, err := body.readAll(x.st.maxResp)
-	if err != nil {
-		return x.readError(err)
-	}
-	if int64(len(b)) > x.st.maxResp {
-		return asError(ErrBodyTooLarge)
-	}
-	t0 := time.Now()
-	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
+	resp, err := x.upstreamResponse(ch, req, body)
 	if err != nil {
 		return err
 	}
-	for i := len(ch.hooks) - 1; i >= 0; i-- {
-		if h := ch.hooks[i].Response; h != nil {
-			if err := h(x.r.Context(), req, resp); err != nil {
-				return fmt.Errorf("ccr: hook %s: %w", ch.hooks[i].Name, err)
-			}
-		}
-	}
+	t0 := time.Now()
 	out := []byte(resp.Raw)
 	if len(out) == 0 || hasResponseHooks(ch) {
 		if out, err = encodeResponse(resp); err != nil {
@@ -434,6 +420,39 @@ func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error 
 		}
 	}
 	x.convertDur += time.Since(t0)
+	x.writeJSON(resp, out)
+	return nil
+}
+
+// upstreamResponse reads the upstream JSON body, bounded by the response
+// size limit, and converts it, with the chain's response hooks applied.
+func (x *exchange) upstreamResponse(ch *chain, req *Request, body *upstreamBody) (*Response, error) {
+	b, err := body.readAll(x.st.maxResp)
+	if err != nil {
+		return nil, x.readError(err)
+	}
+	if int64(len(b)) > x.st.maxResp {
+		return nil, asError(ErrBodyTooLarge)
+	}
+	t0 := time.Now()
+	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ch.hooks) - 1; i >= 0; i-- {
+		if h := ch.hooks[i].Response; h != nil {
+			if err := h(x.r.Context(), req, resp); err != nil {
+				return nil, fmt.Errorf("ccr: hook %s: %w", ch.hooks[i].Name, err)
+			}
+		}
+	}
+	x.convertDur += time.Since(t0)
+	return resp, nil
+}
+
+// writeJSON answers with out, the encoding of resp, and records the
+// answer.
+func (x *exchange) writeJSON(resp *Response, out []byte) {
 	x.noteUsage(resp.Usage, true)
 	h := x.w.Header()
 	h.Set("Content-Type", "application/json")
@@ -443,7 +462,6 @@ func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error 
 	x.rec.TTFBMS = ms(time.Since(x.start))
 	x.writeDeadline()
 	x.w.Write(out)
-	return nil
 }
 
 func hasResponseHooks(ch *chain) bool {
@@ -466,23 +484,9 @@ func (x *exchange) readError(err error) error {
 }
 
 func (x *exchange) relayJSONAsStream(ch *chain, req *Request, body *upstreamBody) error {
-	b, err := body.readAll(x.st.maxResp)
-	if err != nil {
-		return x.readError(err)
-	}
-	if int64(len(b)) > x.st.maxResp {
-		return asError(ErrBodyTooLarge)
-	}
-	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
+	resp, err := x.upstreamResponse(ch, req, body)
 	if err != nil {
 		return err
-	}
-	for i := len(ch.hooks) - 1; i >= 0; i-- {
-		if h := ch.hooks[i].Response; h != nil {
-			if err := h(x.r.Context(), req, resp); err != nil {
-				return err
-			}
-		}
 	}
 	return x.writeStream(responseEvents(resp))
 }
@@ -500,15 +504,7 @@ func (x *exchange) relayStreamAsJSON(ch *chain, req *Request, body io.Reader) er
 	if err != nil {
 		return err
 	}
-	x.noteUsage(resp.Usage, true)
-	h := x.w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Server-Timing", x.serverTiming())
-	x.w.WriteHeader(http.StatusOK)
-	x.rec.Status = http.StatusOK
-	x.rec.TTFBMS = ms(time.Since(x.start))
-	x.writeDeadline()
-	x.w.Write(out)
+	x.writeJSON(resp, out)
 	return nil
 }
 

@@ -335,18 +335,11 @@ var oaChunkFields = []string{"id", "choices", "usage", "error"}
 
 func (ch *oaChunk) decodeFast(b []byte) error {
 	*ch = oaChunk{}
-	var dup seen
-	end, err := members(b, jsonraw.SkipWS(b, 0), func(key []byte, vs int) (int, error) {
-		k, err := field(key, oaChunkFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return document(b, ch.decodeObject)
+}
+
+func (ch *oaChunk) decodeObject(b []byte, i int) (int, error) {
+	return object(b, i, oaChunkFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &ch.ID)
@@ -354,13 +347,7 @@ func (ch *oaChunk) decodeFast(b []byte) error {
 			if b[vs] == 'n' {
 				return null(b, vs)
 			}
-			choices := make([]oaChoice, 0, 1)
-			end, err := elements(b, vs, func(es int) (int, error) {
-				choices = append(choices, oaChoice{})
-				return decodeOAChoice(b, es, &choices[len(choices)-1])
-			})
-			ch.Choices = choices
-			return end, err
+			return arrayOf(b, vs, 1, &ch.Choices, decodeOAChoice)
 		case 2:
 			if b[vs] == 'n' {
 				return null(b, vs)
@@ -369,30 +356,12 @@ func (ch *oaChunk) decodeFast(b []byte) error {
 		}
 		return rawValue(b, vs, &ch.Error)
 	})
-	if err != nil {
-		return err
-	}
-	if jsonraw.SkipWS(b, end) != len(b) {
-		return errSlow
-	}
-	return nil
 }
 
 var oaChoiceFields = []string{"finish_reason", "stop_reason", "message", "delta"}
 
 func decodeOAChoice(b []byte, i int, c *oaChoice) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, oaChoiceFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return object(b, i, oaChoiceFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return str(b, vs, &c.FinishReason)
@@ -414,38 +383,14 @@ func decodeOAChoice(b []byte, i int, c *oaChoice) (int, error) {
 var oaDeltaFields = []string{"content", "reasoning_content", "reasoning", "refusal", "tool_calls"}
 
 func decodeOADelta(b []byte, i int, d *oaDelta) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, oaDeltaFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
-		switch k {
-		case 0:
-			return rawValue(b, vs, &d.Content)
-		case 1:
-			return rawValue(b, vs, &d.ReasoningContent)
-		case 2:
-			return rawValue(b, vs, &d.Reasoning)
-		case 3:
-			return rawValue(b, vs, &d.Refusal)
+	return object(b, i, oaDeltaFields, nil, func(k, vs int) (int, error) {
+		if k < 4 {
+			return rawValue(b, vs, [...]*json.RawMessage{&d.Content, &d.ReasoningContent, &d.Reasoning, &d.Refusal}[k])
 		}
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
-		calls := make([]oaToolCallPart, 0, 1)
-		end, err := elements(b, vs, func(es int) (int, error) {
-			calls = append(calls, oaToolCallPart{})
-			return decodeOAToolCallPart(b, es, &calls[len(calls)-1])
-		})
-		d.ToolCalls = calls
-		return end, err
+		return arrayOf(b, vs, 1, &d.ToolCalls, decodeOAToolCallPart)
 	})
 }
 
@@ -455,18 +400,7 @@ var (
 )
 
 func decodeOAToolCallPart(b []byte, i int, p *oaToolCallPart) (int, error) {
-	var dup seen
-	return members(b, i, func(key []byte, vs int) (int, error) {
-		k, err := field(key, oaToolCallPartFields)
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 {
-			return skip(b, vs)
-		}
-		if err := dup.add(k); err != nil {
-			return 0, err
-		}
+	return object(b, i, oaToolCallPartFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
 			return rawValue(b, vs, &p.Index)
@@ -476,18 +410,7 @@ func decodeOAToolCallPart(b []byte, i int, p *oaToolCallPart) (int, error) {
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
-		var fdup seen
-		return members(b, vs, func(key []byte, vs int) (int, error) {
-			k, err := field(key, oaFunctionPartFields)
-			if err != nil {
-				return 0, err
-			}
-			if k < 0 {
-				return skip(b, vs)
-			}
-			if err := fdup.add(k); err != nil {
-				return 0, err
-			}
+		return object(b, vs, oaFunctionPartFields, nil, func(k, vs int) (int, error) {
 			if k == 0 {
 				return str(b, vs, &p.Function.Name)
 			}
