@@ -84,12 +84,14 @@ func TestSecurityNoKeyLoopbackOnly(t *testing.T) {
 		{"LOCALHOST", "", 200},
 		{"[::1]:3456", "http://[::1]:3456", 200},
 		{"127.0.0.1:3456", "http://127.0.0.1:3456", 200},
+		{"localhost:3456", "http://localhost:3456", 200},
 		{"evil.example", "", 403},
 		{"evil.example:3456", "http://evil.example:3456", 403}, // a rebound name, same-origin
 		{"127.0.0.1.nip.io:3456", "", 403},
 		{"localhost.evil.example:3456", "", 403},
 		{"", "", 403},
 		{"127.0.0.1:3456", "http://evil.example", 403},
+		{"127.0.0.1:3456", "https://evil.example", 403},
 		{"127.0.0.1:3456", "http://127.0.0.1:3456.evil.example", 403},
 		{"127.0.0.1:3456", "null", 403},
 		{"127.0.0.1:3456", "http://localhost:3456", 403}, // another origin, though loopback
