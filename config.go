@@ -358,15 +358,27 @@ func (p *configParser) parse(top map[string]any) Config {
 	return cfg
 }
 
-func (p *configParser) providers(path string, v any) []ProviderConfig {
-	arr, ok := v.([]any)
-	if !ok {
-		p.errors.add(path, "expected an array of providers, got %s", kind(v))
+// array returns v as an array, reporting anything else as not being
+// what; null is an empty array when nullOK.
+func (p *configParser) array(path string, v any, what string, nullOK bool) []any {
+	if v == nil && nullOK {
 		return nil
 	}
+	arr, ok := v.([]any)
+	if !ok {
+		p.errors.add(path, "expected %s, got %s", what, kind(v))
+	}
+	return arr
+}
+
+// itemPath is the JSON path of element i of the array at path.
+func itemPath(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+func (p *configParser) providers(path string, v any) []ProviderConfig {
+	arr := p.array(path, v, "an array of providers", false)
 	out := make([]ProviderConfig, 0, len(arr))
 	for i, item := range arr {
-		pp := fmt.Sprintf("%s[%d]", path, i)
+		pp := itemPath(path, i)
 		obj, ok := item.(map[string]any)
 		if !ok {
 			p.errors.add(pp, "expected an object, got %s", kind(item))
@@ -417,7 +429,7 @@ func (p *configParser) keys(path string, v any) []Secret {
 	case []any:
 		var out []Secret
 		for i, item := range t {
-			if s := p.str(fmt.Sprintf("%s[%d]", path, i), item); s != "" {
+			if s := p.str(itemPath(path, i), item); s != "" {
 				out = append(out, Secret(s))
 			}
 		}
@@ -467,17 +479,13 @@ func (p *configParser) transformer(path string, v any) ([]TransformerUse, map[st
 }
 
 func (p *configParser) use(path string, v any) []TransformerUse {
-	if v == nil {
-		return nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		p.errors.add(path, "expected an array, got %s", kind(v))
+	arr := p.array(path, v, "an array", true)
+	if arr == nil {
 		return nil
 	}
 	out := make([]TransformerUse, 0, len(arr))
 	for i, item := range arr {
-		ip := fmt.Sprintf("%s[%d]", path, i)
+		ip := itemPath(path, i)
 		switch t := item.(type) {
 		case string:
 			out = append(out, TransformerUse{Name: t})
@@ -576,20 +584,16 @@ func (p *configParser) str(path string, v any) string {
 }
 
 func (p *configParser) strings(path string, v any) []string {
-	if v == nil {
-		return nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		p.errors.add(path, "expected an array of strings, got %s", kind(v))
+	arr := p.array(path, v, "an array of strings", true)
+	if arr == nil {
 		return nil
 	}
 	out := make([]string, 0, len(arr))
 	for i, item := range arr {
 		if s, ok := item.(string); ok {
-			out = append(out, p.expand(fmt.Sprintf("%s[%d]", path, i), s))
+			out = append(out, p.expand(itemPath(path, i), s))
 		} else {
-			p.errors.add(fmt.Sprintf("%s[%d]", path, i), "expected a string, got %s", kind(item))
+			p.errors.add(itemPath(path, i), "expected a string, got %s", kind(item))
 		}
 	}
 	return out
