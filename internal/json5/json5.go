@@ -148,25 +148,7 @@ func (p *parser) hasWord(w string) bool {
 }
 
 func (p *parser) object(depth int) error {
-	p.pos++ // '{'
-	p.out = append(p.out, '{')
-	first := true
-	for {
-		p.skip()
-		if p.err != nil {
-			return p.err
-		}
-		if p.pos >= len(p.src) {
-			return p.errorf("unterminated object")
-		}
-		if p.src[p.pos] == '}' {
-			p.pos++
-			p.out = append(p.out, '}')
-			return nil
-		}
-		if !first {
-			return p.errorf("expected ',' or '}' in object, found %q", p.peekRune())
-		}
+	return p.container('{', '}', "object", func() error {
 		if err := p.key(); err != nil {
 			return err
 		}
@@ -177,16 +159,42 @@ func (p *parser) object(depth int) error {
 		p.pos++
 		p.out = append(p.out, ':')
 		p.skip()
-		if err := p.value(depth + 1); err != nil {
+		return p.value(depth + 1)
+	})
+}
+
+// container converts an object or an array: the opening byte, then items
+// written by item and separated by commas (a trailing comma is dropped),
+// then the closing byte.
+func (p *parser) container(open, close byte, what string, item func() error) error {
+	p.pos++ // open
+	p.out = append(p.out, open)
+	first := true
+	for {
+		p.skip()
+		if p.err != nil {
+			return p.err
+		}
+		if p.pos >= len(p.src) {
+			return p.errorf("unterminated %s", what)
+		}
+		if p.src[p.pos] == close {
+			p.pos++
+			p.out = append(p.out, close)
+			return nil
+		}
+		if !first {
+			return p.errorf("expected ',' or '%c' in %s, found %q", close, what, p.peekRune())
+		}
+		if err := item(); err != nil {
 			return err
 		}
 		p.skip()
 		if p.pos < len(p.src) && p.src[p.pos] == ',' {
 			p.pos++
 			p.skip()
-			if p.pos < len(p.src) && p.src[p.pos] != '}' {
+			if p.pos < len(p.src) && p.src[p.pos] != close {
 				p.out = append(p.out, ',')
-				continue
 			}
 			continue
 		}
@@ -217,39 +225,7 @@ func isIdentStart(r rune) bool { return r == '_' || r == '$' || unicode.IsLetter
 func isIdentPart(r rune) bool  { return isIdentStart(r) || unicode.IsDigit(r) }
 
 func (p *parser) array(depth int) error {
-	p.pos++ // '['
-	p.out = append(p.out, '[')
-	first := true
-	for {
-		p.skip()
-		if p.err != nil {
-			return p.err
-		}
-		if p.pos >= len(p.src) {
-			return p.errorf("unterminated array")
-		}
-		if p.src[p.pos] == ']' {
-			p.pos++
-			p.out = append(p.out, ']')
-			return nil
-		}
-		if !first {
-			return p.errorf("expected ',' or ']' in array, found %q", p.peekRune())
-		}
-		if err := p.value(depth + 1); err != nil {
-			return err
-		}
-		p.skip()
-		if p.pos < len(p.src) && p.src[p.pos] == ',' {
-			p.pos++
-			p.skip()
-			if p.pos < len(p.src) && p.src[p.pos] != ']' {
-				p.out = append(p.out, ',')
-			}
-			continue
-		}
-		first = false
-	}
+	return p.container('[', ']', "array", func() error { return p.value(depth + 1) })
 }
 
 // str converts a single- or double-quoted string to a JSON string.
