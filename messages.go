@@ -26,7 +26,8 @@ type exchange struct {
 	st      *state
 	w       http.ResponseWriter
 	r       *http.Request
-	req     *Request
+	req     *Request    // in.req
+	in      routeInput // the request, maybe only sketched
 	rec     RequestRecord
 	session string
 	start   time.Time
@@ -80,10 +81,16 @@ func (x *exchange) run() error {
 	if err != nil {
 		return err
 	}
-	req, err := parseMessages(body, false)
-	if err != nil {
+	// Routing and the passthrough need only a sketch of the body; a
+	// conversion decodes it in full when its provider is tried.
+	x.in.body = body
+	if sk, ok := sketchRequest(body); ok && x.st.cfg.RouteFunc == nil {
+		x.in.sk = &sk
+		x.in.req = sk.request(body)
+	} else if x.in.req, err = parseMessages(body, false); err != nil {
 		return err
 	}
+	req := x.in.req
 	req.Raw = body
 	req.Header = x.r.Header
 	req.ClientModel = req.Model
@@ -93,7 +100,7 @@ func (x *exchange) run() error {
 	x.session = sessionID(x.r, req)
 
 	t0 := time.Now()
-	dec, err := x.st.route(x.r.Context(), x.r, req, x.session)
+	dec, err := x.st.routeInput(x.r.Context(), x.r, &x.in, x.session)
 	x.routeDur = time.Since(t0)
 	if err != nil {
 		return err
@@ -210,6 +217,11 @@ func (x *exchange) attempt(t target, key int) (err error) {
 
 	ctx := x.r.Context()
 	ch := t.p.chainFor(t.model)
+	if !ch.passthrough() {
+		if _, err := x.in.full(); err != nil {
+			return err
+		}
+	}
 	req := x.prepare(t, ch)
 	if ch.request {
 		req = req.Clone()
@@ -578,7 +590,7 @@ func (x *exchange) writeStream(src EventReader) error {
 	x.sw = sw
 	// Committed: no other attempt will need the request, which would
 	// otherwise stay in memory for as long as the stream runs.
-	x.req = nil
+	x.req, x.in = nil, routeInput{}
 	x.st.d.streams.Add(1)
 	defer x.st.d.streams.Add(-1)
 	x.rec.Status = http.StatusOK

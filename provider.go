@@ -49,6 +49,14 @@ type chain struct {
 	request bool
 }
 
+// passthrough reports whether the chain forwards the client's body as it
+// came: the Anthropic format with no hooks, which needs only the routed
+// model (see sketchRequest).
+func (c *chain) passthrough() bool {
+	_, ok := c.tr.(*anthropic)
+	return ok && len(c.hooks) == 0
+}
+
 // chainFor returns the chain for model.
 func (p *provider) chainFor(model string) *chain {
 	if c, ok := p.chains[model]; ok {

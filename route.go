@@ -51,26 +51,72 @@ const (
 	subagentClose = "</CCR-SUBAGENT-MODEL>"
 )
 
+// routeInput is a request as routing reads it: decoded in full, or
+// sketched, and then decoded only when a rule needs more than the sketch.
+type routeInput struct {
+	req  *Request // decoded in full, or the sketch's shallow request
+	sk   *sketch  // nil once req is decoded in full
+	body []byte   // what sk sketched
+}
+
+// full decodes and validates the sketched request in full, in place of the
+// shallow one, keeping what the Router set on it. It is a no-op once done.
+func (in *routeInput) full() (*Request, error) {
+	if in.sk == nil {
+		return in.req, nil
+	}
+	req, err := parseMessages(in.body, false)
+	if err != nil {
+		return nil, err
+	}
+	req.Raw, req.Header, req.ClientModel = in.req.Raw, in.req.Header, in.req.ClientModel
+	*in.req = *req
+	in.sk = nil
+	return in.req, nil
+}
+
 // route applies the routing rules to req, in the reference's order: image,
 // custom RouteFunc, explicit "provider,model", long context, subagent tag,
 // background, web search, think, default. It removes a subagent tag from
 // the system prompt (and then clears req.Raw).
 func (st *state) route(ctx context.Context, r *http.Request, req *Request, session string) (decision, error) {
-	tag := extractSubagentTag(req)
+	return st.routeInput(ctx, r, &routeInput{req: req}, session)
+}
+
+func (st *state) routeInput(ctx context.Context, r *http.Request, in *routeInput, session string) (decision, error) {
+	tag := extractSubagentTag(in.req) // a sketch has none
 	tokens := -1
-	count := func() int {
+	count := func() (int, error) {
 		if tokens < 0 {
+			req, err := in.full()
+			if err != nil {
+				return 0, err
+			}
 			tokens = st.d.tokens.Count(req)
 		}
-		return tokens
+		return tokens, nil
 	}
 	rt := st.cfg.Router
 
-	if rt.Image != "" && lastUserHasImage(req) {
-		return st.resolve(ScenarioImage, rt.Image, tokens)
+	if rt.Image != "" && (in.sk == nil || in.sk.lastUserImage) {
+		req, err := in.full()
+		if err != nil {
+			return decision{}, err
+		}
+		if lastUserHasImage(req) {
+			return st.resolve(ScenarioImage, rt.Image, tokens)
+		}
 	}
 	if st.cfg.RouteFunc != nil {
-		choice, err := st.cfg.RouteFunc(ctx, &RouteRequest{Request: req, Header: r.Header, TokenCount: count(), SessionID: session})
+		req, err := in.full()
+		if err != nil {
+			return decision{}, err
+		}
+		n, err := count()
+		if err != nil {
+			return decision{}, err
+		}
+		choice, err := st.cfg.RouteFunc(ctx, &RouteRequest{Request: req, Header: r.Header, TokenCount: n, SessionID: session})
 		if err != nil {
 			return decision{}, err
 		}
@@ -78,6 +124,7 @@ func (st *state) route(ctx context.Context, r *http.Request, req *Request, sessi
 			return st.resolve(ScenarioCustom, choice, tokens)
 		}
 	}
+	req := in.req
 	if strings.IndexByte(req.Model, ',') >= 0 {
 		return st.resolveExplicit(req.Model, tokens)
 	}
@@ -86,9 +133,21 @@ func (st *state) route(ctx context.Context, r *http.Request, req *Request, sessi
 		if threshold <= 0 {
 			threshold = 60000
 		}
-		n := count()
-		if n > threshold || (n > 20000 && st.d.sessions.lastInput(session) > threshold) {
-			return st.resolve(ScenarioLongContext, rt.LongContext, tokens)
+		// The rule holds above threshold, or above 20000 in a session
+		// whose last request was above threshold. An upper bound below
+		// both saves the count.
+		below := threshold
+		if st.d.sessions.lastInput(session) > threshold {
+			below = min(threshold, 20000)
+		}
+		if in.sk == nil || !in.sk.tokensAtMost(in.body, below) {
+			n, err := count()
+			if err != nil {
+				return decision{}, err
+			}
+			if n > below {
+				return st.resolve(ScenarioLongContext, rt.LongContext, tokens)
+			}
 		}
 	}
 	if tag != "" {
@@ -100,12 +159,8 @@ func (st *state) route(ctx context.Context, r *http.Request, req *Request, sessi
 			return st.resolve(ScenarioBackground, rt.Background, tokens)
 		}
 	}
-	if rt.WebSearch != "" {
-		for i := range req.Tools {
-			if req.Tools[i].IsWebSearch() {
-				return st.resolve(ScenarioWebSearch, rt.WebSearch, tokens)
-			}
-		}
+	if rt.WebSearch != "" && in.webSearch() {
+		return st.resolve(ScenarioWebSearch, rt.WebSearch, tokens)
 	}
 	if rt.Think != "" && req.Thinking != nil && req.Thinking.Type == "enabled" && req.Thinking.BudgetTokens > 0 {
 		return st.resolve(ScenarioThink, rt.Think, tokens)
@@ -114,6 +169,18 @@ func (st *state) route(ctx context.Context, r *http.Request, req *Request, sessi
 		return decision{}, &Error{Status: http.StatusBadRequest, Message: "no route for this request: Router.default is not set in the configuration", Err: ErrNoRoute}
 	}
 	return st.resolve(ScenarioDefault, rt.Default, tokens)
+}
+
+func (in *routeInput) webSearch() bool {
+	if in.sk != nil {
+		return in.sk.webSearch
+	}
+	for i := range in.req.Tools {
+		if in.req.Tools[i].IsWebSearch() {
+			return true
+		}
+	}
+	return false
 }
 
 // resolve turns a configured "provider,model" into a decision.

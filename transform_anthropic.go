@@ -1,7 +1,6 @@
 package ccr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,7 +38,9 @@ const routerSignaturePrefix = "rtr."
 func (a *anthropic) TransformRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
 	var body []byte
 	raw := req.Raw
-	if raw != nil && bytes.Contains(raw, []byte(`"`+routerSignaturePrefix)) && hasRouterThinking(req) {
+	// A request the Router only sketched has no messages here, and no
+	// such blocks either: the sketch gives up on them.
+	if raw != nil && hasRouterThinking(req) {
 		raw = nil // foreign thinking blocks must be dropped: re-encode
 	}
 	if raw != nil {
