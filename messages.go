@@ -26,7 +26,7 @@ type exchange struct {
 	st      *state
 	w       http.ResponseWriter
 	r       *http.Request
-	req     *Request    // in.req
+	req     *Request   // in.req
 	in      routeInput // the request, maybe only sketched
 	rec     RequestRecord
 	session string
@@ -239,6 +239,9 @@ func (x *exchange) attempt(t target, key int) (err error) {
 	if err != nil {
 		return err
 	}
+	if up.parts != nil && len(ch.hooks) > 0 {
+		up.Body, up.parts = bytes.Join(up.parts, nil), nil
+	}
 	for _, h := range ch.hooks {
 		if h.Upstream != nil {
 			if err := h.Upstream(ctx, req, up); err != nil {
@@ -341,6 +344,7 @@ func (x *exchange) prepare(t target, ch *chain) *Request {
 	r := *x.req
 	r.Model = t.model
 	r.Provider = t.p.name
+	r.parts = ch.passthrough()
 	return &r
 }
 

@@ -35,9 +35,10 @@ type provider struct {
 
 // apiKey is one of a provider's keys with its health.
 type apiKey struct {
-	value     Secret
-	coolUntil atomic.Int64 // unix nanoseconds; 0 when usable
-	disabled  atomic.Bool  // answered 401/403: set aside until reload
+	value       Secret
+	fingerprint string       // see keyFingerprint
+	coolUntil   atomic.Int64 // unix nanoseconds; 0 when usable
+	disabled    atomic.Bool  // answered 401/403: set aside until reload
 }
 
 // chain is a resolved transformer chain: a format and its hooks.
@@ -130,8 +131,7 @@ func (p *provider) keyFingerprint(k int) string {
 	if k < 0 || k >= len(p.keys) {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(p.keys[k].value))
-	return fmt.Sprintf("#%d:%x", k, sum[:3])
+	return p.keys[k].fingerprint
 }
 
 // newRequest builds the outbound request for up. It is a fresh request
@@ -146,13 +146,20 @@ func (p *provider) newRequest(ctx context.Context, up *UpstreamRequest, key int)
 	if target == "" {
 		target = joinURL(p.baseURL, up.Path)
 	}
-	body := &upstreamRequestBody{b: up.Body}
+	body := &upstreamRequestBody{parts: up.parts}
+	if body.parts == nil {
+		body.parts = [][]byte{up.Body}
+	}
+	n := 0
+	for _, b := range body.parts {
+		n += len(b)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, http.NoBody)
 	if err != nil {
 		return nil, fmt.Errorf("ccr: provider %s: build request: %w", p.name, err)
 	}
-	req.ContentLength = int64(len(up.Body))
-	if len(up.Body) > 0 {
+	req.ContentLength = int64(n)
+	if n > 0 {
 		req.Body, _ = body.open()
 		req.GetBody = body.open
 	}
@@ -191,13 +198,13 @@ func releaseRequestBody(r *http.Request) {
 	}
 }
 
-// upstreamRequestBody is the bytes of an upstream request, for the
-// request's Body and GetBody. Once released, and once every reader the
-// transport opened is closed (the transport closes them when it has sent
-// the body), it drops the bytes.
+// upstreamRequestBody is the bytes of an upstream request, in one or more
+// parts, for the request's Body and GetBody. Once released, and once every
+// reader the transport opened is closed (the transport closes them when it
+// has sent the body), it drops the bytes.
 type upstreamRequestBody struct {
 	mu       sync.Mutex
-	b        []byte
+	parts    [][]byte
 	readers  int // opened and not yet closed
 	released bool
 }
@@ -214,24 +221,34 @@ func (u *upstreamRequestBody) release() {
 	defer u.mu.Unlock()
 	u.released = true
 	if u.readers == 0 {
-		u.b = nil
+		u.parts = nil
 	}
 }
 
 type upstreamRequestReader struct {
-	u      *upstreamRequestBody
-	off    int
-	closed bool
+	u         *upstreamRequestBody
+	part, off int // the next byte to read: u.parts[part][off]
+	closed    bool
 }
 
 func (r *upstreamRequestReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	r.u.mu.Lock()
 	defer r.u.mu.Unlock()
-	if r.closed || r.off >= len(r.u.b) {
+	n := 0
+	for !r.closed && r.part < len(r.u.parts) && n < len(p) {
+		b := r.u.parts[r.part]
+		c := copy(p[n:], b[r.off:])
+		n += c
+		if r.off += c; r.off >= len(b) {
+			r.part, r.off = r.part+1, 0
+		}
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.u.b[r.off:])
-	r.off += n
 	return n, nil
 }
 
@@ -242,7 +259,7 @@ func (r *upstreamRequestReader) Close() error {
 		r.closed = true
 		r.u.readers--
 		if r.u.readers == 0 && r.u.released {
-			r.u.b = nil
+			r.u.parts = nil
 		}
 	}
 	return nil
@@ -444,8 +461,9 @@ func buildProvider(i int, pc ProviderConfig, cfg *Config, defs map[string]Transf
 		ps.add(path+".api_base_url", "not a URL")
 	}
 	p.countUp = pc.CountTokens == "upstream"
-	for _, k := range pc.APIKeys {
-		p.keys = append(p.keys, &apiKey{value: k})
+	for i, k := range pc.APIKeys {
+		sum := sha256.Sum256([]byte(k))
+		p.keys = append(p.keys, &apiKey{value: k, fingerprint: fmt.Sprintf("#%d:%x", i, sum[:3])})
 		p.secrets = append(p.secrets, []byte(k))
 	}
 	if pc.MaxConcurrency < 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -30,13 +31,31 @@ func TestUpstreamRequestBodyReleased(t *testing.T) {
 			t.Fatalf("Body read %q, GetBody %q; want %q", b1, b2, body)
 		}
 		releaseRequestBody(r)
-		if holder(r).b == nil {
+		if holder(r).parts == nil {
 			t.Fatal("bytes dropped while readers are open")
 		}
 		r.Body.Close()
 		again.Close()
-		if holder(r).b != nil {
+		if holder(r).parts != nil {
 			t.Fatal("bytes kept after release and close")
+		}
+	})
+	t.Run("in parts", func(t *testing.T) {
+		t.Parallel()
+		up := &UpstreamRequest{parts: [][]byte{body[:9], {}, body[9:12], body[12:]}}
+		r, err := p.newRequest(t.Context(), up, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ContentLength != int64(len(body)) {
+			t.Errorf("ContentLength = %d; want %d", r.ContentLength, len(body))
+		}
+		if err := iotest.TestReader(r.Body, body); err != nil {
+			t.Error(err)
+		}
+		again, _ := r.GetBody()
+		if err := iotest.TestReader(again, body); err != nil {
+			t.Error(err)
 		}
 	})
 	t.Run("round trip", func(t *testing.T) {
@@ -66,7 +85,7 @@ func TestUpstreamRequestBodyReleased(t *testing.T) {
 		h := holder(r)
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 			h.mu.Lock()
-			dropped := h.b == nil
+			dropped := h.parts == nil
 			h.mu.Unlock()
 			if dropped {
 				break

@@ -78,7 +78,7 @@ func (sk *sketch) tokensAtMost(body []byte, n int) bool {
 func highBytes(b []byte) int {
 	n := 0
 	for len(b) >= 8 {
-		n += bits.OnesCount64(binary.LittleEndian.Uint64(b) & 0x8080808080808080)
+		n += bits.OnesCount64(binary.LittleEndian.Uint64(b) & swarHi)
 		b = b[8:]
 	}
 	for _, c := range b {
@@ -221,7 +221,7 @@ func (s *sketcher) tools(i int) (int, error) {
 		if vs >= len(b) || b[vs] != '{' {
 			return 0, errSlow
 		}
-		end, typ, err := s.object(vs, 2)
+		end, typ, err := s.object(vs, 2, true)
 		t := Tool{Type: string(typ)}
 		s.sk.webSearch = s.sk.webSearch || t.IsWebSearch()
 		s.sk.serverPrompt = s.sk.serverPrompt || t.IsServerTool() && serverToolTokens(t.Type) > 0
@@ -257,7 +257,7 @@ func (s *sketcher) value(i, depth int) (int, error) {
 	case '"':
 		return skipString(b, i)
 	case '{':
-		end, _, err := s.object(i, depth)
+		end, _, err := s.object(i, depth, false)
 		return end, err
 	case '[':
 		return s.array(i, depth)
@@ -267,8 +267,10 @@ func (s *sketcher) value(i, depth int) (int, error) {
 
 // object skips the object at b[i] and returns its "type" when that is a
 // string. An object of type image or document sets the media facts; a
-// thinking signature the router made up gives up.
-func (s *sketcher) object(i, depth int) (end int, typ []byte, err error) {
+// thinking signature the router made up gives up. Members are skipped
+// without looking into them when shallow is set, and always for a tool
+// call's input: neither holds content blocks.
+func (s *sketcher) object(i, depth int, shallow bool) (end int, typ []byte, err error) {
 	if depth > jsonraw.MaxDepth {
 		return 0, nil, errSlow
 	}
@@ -345,6 +347,10 @@ func (s *sketcher) object(i, depth int) (end int, typ []byte, err error) {
 			}
 		case equalFoldASCII(key, "type") || equalFoldASCII(key, "signature"):
 			return 0, nil, errSlow
+		case shallow || string(key) == "input":
+			if ve, err = skipValue(b, vs); err != nil {
+				return 0, nil, err
+			}
 		default:
 			if ve, err = s.value(vs, depth+1); err != nil {
 				return 0, nil, err
@@ -397,11 +403,27 @@ func (s *sketcher) array(i, depth int) (int, error) {
 // skipString returns the offset past the string that starts with the
 // quote at b[i]. It looks only for the closing quote: the content is not
 // checked, which the upstream of a passthrough does, and the full path
-// does for everything else.
+// does for everything else. Short strings (keys, names, schema words) are
+// scanned eight bytes at a time; the rest of a long one with IndexByte.
 func skipString(b []byte, i int) (int, error) {
 	i++
+	for n := 0; n < 4 && i+8 <= len(b); n++ {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, e := x^(swarLo*'"'), x^(swarLo*'\\')
+		m := ((q-swarLo)&^q | (e-swarLo)&^e) & swarHi // the lowest is a quote or backslash
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) / 8
+		if b[i] == '"' {
+			return i + 1, nil
+		}
+		i += 2 // an escape: its second byte is never the end
+		break
+	}
 	for {
-		q := bytes.IndexByte(b[i:], '"')
+		q := bytes.IndexByte(b[min(i, len(b)):], '"')
 		if q < 0 {
 			return 0, errSlow
 		}
@@ -415,6 +437,48 @@ func skipString(b []byte, i int) (int, error) {
 		}
 		i = j + 1
 	}
+}
+
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// skipValue skips the value at b[i] without looking into it: only strings
+// and brackets are followed, not the members' keys.
+func skipValue(b []byte, i int) (int, error) {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			e, err := skipString(b, i)
+			if err != nil {
+				return 0, err
+			}
+			if depth == 0 {
+				return e, nil
+			}
+			i = e
+			continue
+		case '{', '[':
+			if depth++; depth > jsonraw.MaxDepth {
+				return 0, errSlow
+			}
+		case '}', ']':
+			if depth--; depth <= 0 {
+				if depth < 0 {
+					return 0, errSlow
+				}
+				return i + 1, nil
+			}
+		default:
+			if depth == 0 {
+				return skipLiteral(b, i)
+			}
+		}
+		i++
+	}
+	return 0, errSlow
 }
 
 // skipLiteral skips a number, true, false or null.

@@ -37,6 +37,7 @@ const routerSignaturePrefix = "rtr."
 
 func (a *anthropic) TransformRequest(ctx context.Context, req *Request) (*UpstreamRequest, error) {
 	var body []byte
+	var parts [][]byte
 	raw := req.Raw
 	// A request the Router only sketched has no messages here, and no
 	// such blocks either: the sketch gives up on them.
@@ -48,8 +49,11 @@ func (a *anthropic) TransformRequest(ctx context.Context, req *Request) (*Upstre
 		if err != nil {
 			return nil, err
 		}
-		if m := req.rawModel; m.in(raw) {
-			// The Router decoded raw and knows where its model is.
+		if m := req.rawModel; m.in(raw) && req.parts {
+			// The Router read raw, knows where its model is, and sends
+			// the pieces as they are.
+			parts = [][]byte{raw[:m.start:m.start], model, raw[m.end:]}
+		} else if m.in(raw) {
 			body = make([]byte, 0, len(raw)-(m.end-m.start)+len(model))
 			body = append(append(append(body, raw[:m.start]...), model...), raw[m.end:]...)
 		} else if body, err = jsonraw.Set(raw, "model", model); err != nil {
@@ -78,7 +82,7 @@ func (a *anthropic) TransformRequest(ctx context.Context, req *Request) (*Upstre
 	if a.opts.UseBearer {
 		auth = "bearer"
 	}
-	return &UpstreamRequest{Header: h, Body: body, Stream: req.Stream, Auth: auth}, nil
+	return &UpstreamRequest{Header: h, Body: body, Stream: req.Stream, Auth: auth, parts: parts}, nil
 }
 
 func hasRouterThinking(req *Request) bool {

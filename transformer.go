@@ -70,6 +70,11 @@ type UpstreamRequest struct {
 	// Auth selects how the provider presents its key: "" or "bearer" for
 	// Authorization: Bearer, "x-api-key", "x-goog-api-key", or "none".
 	Auth string
+
+	// parts, when set, is the body in pieces, sent one after the other
+	// without being joined; Body is then nil. Only the Router asks for it
+	// (see Request.parts), when no hook will read Body.
+	parts [][]byte
 }
 
 // A Hook adjusts traffic around a Transformer. Any field may be nil.
@@ -128,6 +133,9 @@ type Request struct {
 	// so that a passthrough can splice in the routed model without
 	// scanning the body again.
 	rawModel rawSpan
+	// parts asks a passthrough for its body in UpstreamRequest.parts,
+	// which saves copying it.
+	parts bool
 }
 
 // rawSpan is the position of a value in a decoded document.
