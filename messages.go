@@ -424,7 +424,18 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 }
 
 func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error {
-	resp, err := x.upstreamResponse(ch, req, body)
+	b, err := x.readResponse(body)
+	if err != nil {
+		return err
+	}
+	if ch.passthrough() {
+		// Relayed as it came: only the usage is read, for the record.
+		if u, ok := passthroughUsage(b); ok {
+			x.writeJSON(&Response{Usage: u}, b)
+			return nil
+		}
+	}
+	resp, err := x.convertResponse(ch, req, b)
 	if err != nil {
 		return err
 	}
@@ -443,6 +454,16 @@ func (x *exchange) relayJSON(ch *chain, req *Request, body *upstreamBody) error 
 // upstreamResponse reads the upstream JSON body, bounded by the response
 // size limit, and converts it, with the chain's response hooks applied.
 func (x *exchange) upstreamResponse(ch *chain, req *Request, body *upstreamBody) (*Response, error) {
+	b, err := x.readResponse(body)
+	if err != nil {
+		return nil, err
+	}
+	return x.convertResponse(ch, req, b)
+}
+
+// readResponse reads the upstream JSON body, bounded by the response size
+// limit.
+func (x *exchange) readResponse(body *upstreamBody) ([]byte, error) {
 	b, err := body.readAll(x.st.maxResp)
 	if err != nil {
 		return nil, x.readError(err)
@@ -450,6 +471,12 @@ func (x *exchange) upstreamResponse(ch *chain, req *Request, body *upstreamBody)
 	if int64(len(b)) > x.st.maxResp {
 		return nil, asError(ErrBodyTooLarge)
 	}
+	return b, nil
+}
+
+// convertResponse converts an upstream JSON body, with the chain's
+// response hooks applied.
+func (x *exchange) convertResponse(ch *chain, req *Request, b []byte) (*Response, error) {
 	t0 := time.Now()
 	resp, err := ch.tr.TransformResponse(x.r.Context(), req, b)
 	if err != nil {

@@ -259,3 +259,28 @@ func TestPassthroughLeavesContentToUpstream(t *testing.T) {
 		t.Errorf("upstream called %d times; want once, for the passthrough", calls)
 	}
 }
+
+// FuzzPassthroughUsage pins the usage the passthrough reads of a relayed
+// answer to the full decoder's: when both take a body, they agree, and the
+// passthrough takes only valid JSON.
+func FuzzPassthroughUsage(f *testing.F) {
+	if b, err := os.ReadFile("testdata/bench/anthropic_message.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":5},"content":[]}`))
+	f.Add([]byte(`{"Usage":{"input_tokens":3},"usage":null}`))
+	f.Add([]byte(`{"usage":{"input_tokens":3},"usage":{"input_tokens":4}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, ok := passthroughUsage(b)
+		if !ok {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("took invalid JSON %q", b)
+		}
+		var resp Response
+		if err := decodeResponse(b, &resp); err == nil && resp.Usage != u {
+			t.Fatalf("usage %+v; decoder %+v", u, resp.Usage)
+		}
+	})
+}

@@ -315,3 +315,27 @@ func anthropicTransformers() []TransformerDef {
 		},
 	}}
 }
+
+// passthroughUsage reads the usage of an Anthropic answer that is relayed
+// as it came: the body must be one JSON object, and only its top-level
+// "usage" member is decoded. ok is false for anything else (a spelling of
+// "usage" that only encoding/json matches included), which the
+// transformer then judges.
+func passthroughUsage(b []byte) (u Usage, ok bool) {
+	var dup seen
+	err := document(b, func(b []byte, i int) (int, error) {
+		return members(b, i, func(key []byte, vs int) (int, error) {
+			switch {
+			case string(key) == "usage":
+				if err := dup.add(0); err != nil {
+					return 0, err
+				}
+				return decodeUsage(b, vs, &u)
+			case equalFoldASCII(key, "usage"):
+				return 0, errSlow
+			}
+			return skip(b, vs)
+		})
+	})
+	return u, err == nil
+}
