@@ -396,7 +396,8 @@ func TestSlowHealthyStreamCompletes(t *testing.T) {
 		}
 	})
 	cfg := testConfig(t, nil, anthropicProvider("a", up.URL))
-	cfg.APITimeout, cfg.StreamIdleTimeout = 2*gap, 2*gap
+	// Three gaps of margin: a loaded machine stretches sleeps.
+	cfg.APITimeout, cfg.StreamIdleTimeout = 3*gap, 3*gap
 	rt, srv := serve(t, cfg)
 	start := time.Now()
 	o := call(t, nil, srv.URL, msgBody("hi", true))
