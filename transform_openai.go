@@ -256,20 +256,35 @@ type oaMessage struct {
 }
 
 // oaContent is a message's content: null, a string or an array of parts.
+// A string may also be held encoded, as the JSON string
+// jsonraw.AppendString writes for it, so that text taken from the request
+// body is copied rather than decoded and encoded again, or as texts to
+// join, which the encoder writes without joining them first.
 type oaContent struct {
-	kind  uint8 // 0 null, 1 text, 2 parts
+	kind  uint8 // 0 null, 1 text, 2 parts, 3 encoded text, 4 joined text
 	text  string
 	parts []oaPart
+	enc   []byte
+	join  *joinedText
 }
 
 func textContent(s string) oaContent    { return oaContent{kind: 1, text: s} }
 func partsContent(p []oaPart) oaContent { return oaContent{kind: 2, parts: p} }
+
+// encodedContent is a string content given as the exact bytes
+// jsonraw.AppendString writes for it.
+func encodedContent(enc []byte) oaContent { return oaContent{kind: 3, enc: enc} }
+
 func (c oaContent) MarshalJSON() ([]byte, error) {
 	switch c.kind {
 	case 1:
 		return marshalNoEscape(c.text)
 	case 2:
 		return marshalNoEscape(c.parts)
+	case 3:
+		return c.enc, nil
+	case 4:
+		return c.join.appendTo(nil), nil
 	}
 	return []byte("null"), nil
 }
@@ -339,11 +354,14 @@ func (t *openAI) TransformRequest(ctx context.Context, req *Request) (*UpstreamR
 	names := newToolNames(req.Tools)
 	body := oaRequest{Model: req.Model}
 	body.Messages = t.messages(ctx, req, names)
+	body.Tools = make([]oaTool, 0, len(req.Tools))
 
 	for i := range req.Tools {
 		tool := &req.Tools[i]
 		if tool.IsServerTool() {
-			t.log.DebugContext(ctx, "openai: server tool dropped", "type", tool.Type, "name", tool.Name)
+			if t.log.Enabled(ctx, slog.LevelDebug) { // spares boxing the arguments
+				t.log.DebugContext(ctx, "openai: server tool dropped", "type", tool.Type, "name", tool.Name)
+			}
 			continue
 		}
 		if toolListed(req.Tools[:i], tool.Name) {
@@ -555,7 +573,27 @@ func (t *openAI) systemMessage(sys Content) oaMessage {
 			}
 		}
 	}
-	return oaMessage{Role: "system", Content: textContent(sys.Text("\n\n"))}
+	return oaMessage{Role: "system", Content: textsContent(sys, "\n\n")}
+}
+
+// textsContent is the content of c.Text(sep), without joining the texts.
+func textsContent(c Content, sep string) oaContent {
+	n := 0
+	for i := range c {
+		if c[i].Type == "text" {
+			n++
+		}
+	}
+	if n <= 1 {
+		return textContent(c.Text(sep))
+	}
+	texts := make([]textPart, 0, n)
+	for i := range c {
+		if c[i].Type == "text" {
+			texts = append(texts, textPart{s: c[i].Text})
+		}
+	}
+	return joinedContent("", sep, texts)
 }
 
 // assistantConvertible reports whether an assistant turn has anything an
@@ -584,12 +622,9 @@ func (t *openAI) appendUser(ctx context.Context, out []oaMessage, c Content) []o
 		if b.Type != "tool_result" {
 			continue
 		}
-		text, media := t.toolResult(ctx, b)
-		if b.IsError {
-			text = "Error: " + text
-		}
+		content, media := t.toolResult(ctx, b)
 		id := oaID(b.ToolUseID)
-		out = append(out, oaMessage{Role: "tool", ToolCallID: id, Content: textContent(text)})
+		out = append(out, oaMessage{Role: "tool", ToolCallID: id, Content: content})
 		if len(media) > 0 {
 			parts = append(parts, oaPart{Type: "text", Text: "Attachments for tool_result " + id + ":"})
 			parts = append(parts, media...)
@@ -670,6 +705,35 @@ type resultItem struct {
 	Title    string          `json:"title"`
 	Content  json.RawMessage `json:"content"`
 	ToolName string          `json:"tool_name"`
+
+	// rawText is the text as a JSON string token of the body, which the
+	// fast decoder keeps instead of decoding Text; canonical reports that
+	// it is written as jsonraw.AppendString writes its value.
+	rawText   []byte
+	canonical bool
+}
+
+// text returns the item's text, decoded.
+func (it *resultItem) text() string {
+	if it.rawText != nil {
+		return jsonraw.Unquote(it.rawText)
+	}
+	return it.Text
+}
+
+// decodeResultItems decodes a JSON array of blocks as json.Unmarshal into
+// []resultItem does, on the fast path when it can.
+func decodeResultItems(raw []byte) ([]resultItem, error) {
+	var items []resultItem
+	if i := jsonraw.SkipWS(raw, 0); i < len(raw) {
+		end, err := arrayOf(raw, i, 1, &items, decodeResultItem)
+		if err == nil && jsonraw.SkipWS(raw, end) == len(raw) {
+			return items, nil
+		}
+	}
+	items = nil
+	err := json.Unmarshal(raw, &items)
+	return items, err
 }
 
 func (it *resultItem) source() *Source {
@@ -683,29 +747,46 @@ func (it *resultItem) source() *Source {
 	return &s
 }
 
-// toolResult returns the text of a tool_result for the tool message and
-// the media parts that must travel in a user message.
-func (t *openAI) toolResult(ctx context.Context, b *ContentBlock) (string, []oaPart) {
+// toolResult returns the content of the tool message for a tool_result
+// and the media parts that must travel in a user message.
+func (t *openAI) toolResult(ctx context.Context, b *ContentBlock) (oaContent, []oaPart) {
+	prefix := ""
+	if b.IsError {
+		prefix = "Error: "
+	}
 	raw := bytes.TrimSpace(b.Content)
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+		return textContent(prefix), nil
 	}
 	if raw[0] == '"' {
-		s, _ := jsonString(raw)
-		return s, nil
+		end, canonical, err := jsonraw.ScanCanonical(raw, 0)
+		if err != nil || end != len(raw) {
+			s, _ := jsonString(raw) // not JSON; whatever it made of it before
+			return textContent(prefix + s), nil
+		}
+		if canonical && prefix == "" {
+			return encodedContent(raw), nil // the body's bytes as they are
+		}
+		return joinedContent(prefix, "", []textPart{{tok: raw, canonical: canonical}}), nil
 	}
-	var items []resultItem
-	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
-		return string(raw), nil // not Anthropic's shape; pass its JSON as text
+	if raw[0] != '[' {
+		return textContent(prefix + string(raw)), nil // not Anthropic's shape; pass its JSON as text
 	}
-	var texts []string
+	items, err := decodeResultItems(raw)
+	if err != nil {
+		return textContent(prefix + string(raw)), nil
+	}
+	var texts []textPart
 	var media []oaPart
 	for i := range items {
 		it := &items[i]
 		switch it.Type {
 		case "text":
-			if it.Text != "" {
-				texts = append(texts, it.Text)
+			switch {
+			case len(it.rawText) > len(`""`):
+				texts = append(texts, textPart{tok: it.rawText, canonical: it.canonical})
+			case it.Text != "":
+				texts = append(texts, textPart{s: it.Text})
 			}
 		case "image":
 			if p, ok := t.imagePart(ctx, it.source()); ok {
@@ -715,27 +796,85 @@ func (t *openAI) toolResult(ctx context.Context, b *ContentBlock) (string, []oaP
 			media = append(media, t.documentParts(ctx, it.source(), it.Title)...)
 		case "search_result":
 			if s := blockTexts(it.Content, "\n"); s != "" {
-				texts = append(texts, s)
+				texts = append(texts, textPart{s: s})
 			}
 		case "tool_reference":
-			texts = append(texts, "tool_reference: "+it.ToolName)
+			texts = append(texts, textPart{s: "tool_reference: " + it.ToolName})
 		default:
 			t.log.DebugContext(ctx, "openai: tool_result item dropped", "type", it.Type)
 		}
 	}
-	return strings.Join(texts, "\n"), media
+	if prefix == "" && len(texts) == 1 && texts[0].canonical {
+		return encodedContent(texts[0].tok), media
+	}
+	return joinedContent(prefix, "\n", texts), media
+}
+
+// joinedText is a string content given as a prefix and texts joined with
+// a separator, which the encoder writes as the JSON string
+// jsonraw.AppendString writes for the joined string, without joining them
+// first: escaping is character by character and every joint here is
+// ASCII, so each text is escaped on its own, and the canonical tokens of
+// the body are copied as they are.
+type joinedText struct {
+	prefix, sep string
+	texts       []textPart
+}
+
+// textPart is one text of a joinedText: a JSON string token of the
+// request body, or a string.
+type textPart struct {
+	tok       []byte
+	canonical bool // tok is written as jsonraw.AppendString writes it
+	s         string
+}
+
+func joinedContent(prefix, sep string, texts []textPart) oaContent {
+	return oaContent{kind: 4, join: &joinedText{prefix: prefix, sep: sep, texts: texts}}
+}
+
+// appendTo appends the joined text as a JSON string.
+func (j *joinedText) appendTo(b []byte) []byte {
+	b = append(b, '"')
+	b = jsonraw.AppendEscaped(b, j.prefix)
+	for i := range j.texts {
+		x := &j.texts[i]
+		if i > 0 {
+			b = jsonraw.AppendEscaped(b, j.sep)
+		}
+		switch {
+		case x.tok == nil:
+			b = jsonraw.AppendEscaped(b, x.s)
+		case x.canonical:
+			b = append(b, x.tok[1:len(x.tok)-1]...)
+		default:
+			b = jsonraw.AppendEscaped(b, jsonraw.Unquote(x.tok))
+		}
+	}
+	return append(b, '"')
+}
+
+// size is about the length of the joined text.
+func (j *joinedText) size() int {
+	n := len(j.prefix) + 2
+	for i := range j.texts {
+		n += len(j.sep) + len(j.texts[i].tok) + len(j.texts[i].s)
+	}
+	return n
 }
 
 // blockTexts returns the non-empty texts of a JSON array of blocks.
 func blockTexts(raw json.RawMessage, sep string) string {
-	var items []resultItem
-	if json.Unmarshal(raw, &items) != nil {
+	items, err := decodeResultItems(raw)
+	if err != nil {
 		return ""
 	}
 	var texts []string
-	for _, it := range items {
-		if it.Type == "text" && it.Text != "" {
-			texts = append(texts, it.Text)
+	for i := range items {
+		if items[i].Type == "text" {
+			if s := items[i].text(); s != "" {
+				texts = append(texts, s)
+			}
 		}
 	}
 	return strings.Join(texts, sep)
@@ -908,12 +1047,11 @@ func compactArgs(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "{}"
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if err := json.Compact(&buf, raw); err != nil {
+	b, ok := jsonraw.Compact(raw)
+	if !ok {
 		return string(raw)
 	}
-	return buf.String()
+	return string(b)
 }
 
 // oaID maps an Anthropic tool id to an OpenAI tool-call id (§4.1.3): a

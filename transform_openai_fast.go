@@ -196,6 +196,10 @@ func (e *oaEncoder) message(m *oaMessage) {
 	switch m.Content.kind {
 	case 1:
 		e.str(m.Content.text)
+	case 3:
+		e.b = append(e.b, m.Content.enc...)
+	case 4:
+		e.b = m.Content.join.appendTo(e.b)
 	case 2:
 		if m.Content.parts == nil {
 			e.b = append(e.b, "null"...)
@@ -295,7 +299,10 @@ func oaSizeHint(r *oaRequest) int {
 	n := 512
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		n += 64 + len(m.Content.text) + len(m.ToolCallID)
+		n += 64 + len(m.Content.text) + len(m.Content.enc) + len(m.ToolCallID)
+		if m.Content.join != nil {
+			n += m.Content.join.size()
+		}
 		for j := range m.Content.parts {
 			p := &m.Content.parts[j]
 			n += 64 + len(p.Text) + len(p.CacheControl)
@@ -416,5 +423,36 @@ func decodeOAToolCallPart(b []byte, i int, p *oaToolCallPart) (int, error) {
 			}
 			return rawValue(b, vs, &p.Function.Arguments)
 		})
+	})
+}
+
+var resultItemFields = []string{"type", "text", "source", "title", "content", "tool_name"}
+
+// decodeResultItem decodes an item of a tool_result's content as
+// json.Unmarshal into a resultItem does, except that the text is kept as
+// its token (rawText) for toolResult to copy.
+func decodeResultItem(b []byte, i int, it *resultItem) (int, error) {
+	return object(b, i, resultItemFields, nil, func(k, vs int) (int, error) {
+		switch k {
+		case 0:
+			return str(b, vs, &it.Type)
+		case 1:
+			if b[vs] != '"' {
+				return str(b, vs, &it.Text) // null, or errSlow
+			}
+			ve, canonical, err := jsonraw.ScanCanonical(b, vs)
+			if err != nil {
+				return 0, errSlow
+			}
+			it.rawText, it.canonical = raw(b, vs, ve), canonical
+			return ve, nil
+		case 2:
+			return rawValue(b, vs, &it.Source)
+		case 3:
+			return str(b, vs, &it.Title)
+		case 4:
+			return rawValue(b, vs, &it.Content)
+		}
+		return str(b, vs, &it.ToolName)
 	})
 }

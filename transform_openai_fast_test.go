@@ -24,7 +24,7 @@ func TestOAEncoderFields(t *testing.T) {
 		reflect.TypeFor[oaResponseFormat](): "Type:type JSONSchema:json_schema",
 		reflect.TypeFor[oaJSONSchema]():     "Name:name Schema:schema Strict:strict",
 		reflect.TypeFor[oaMessage]():        "Role:role Content:content ReasoningContent:reasoning_content,omitempty ToolCalls:tool_calls,omitempty ToolCallID:tool_call_id,omitempty",
-		reflect.TypeFor[oaContent]():        "kind: text: parts:",
+		reflect.TypeFor[oaContent]():        "kind: text: parts: enc: join:",
 		reflect.TypeFor[oaPart]():           "Type:type Text:text,omitempty ImageURL:image_url,omitempty File:file,omitempty CacheControl:cache_control,omitempty",
 		reflect.TypeFor[oaImageURL]():       "URL:url",
 		reflect.TypeFor[oaFile]():           "Filename:filename FileData:file_data",

@@ -2,6 +2,7 @@ package jsonraw
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -17,26 +18,34 @@ const hexDigits = "0123456789abcdef"
 // U+2028 and U+2029 escaped.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs a look.
+	dst = AppendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// AppendEscaped appends s escaped as AppendString escapes it, without the
+// quotes. For valid UTF-8 the escaping is character by character, so that
+// texts can be joined escaped.
+func AppendEscaped(dst []byte, s string) []byte {
+	start, i := 0, 0
+	for i < len(s) {
+		// Eight bytes at a time up to the first that needs a look.
 		for i+8 <= len(s) {
 			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if (hasZero(x^(lo*'"'))|hasZero(x^(lo*'\\'))|hasLess(x, 0x20)|x)&hi != 0 {
+			if m := special(x); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
+		}
+		for i < len(s) && strPlain[s[i]] {
+			i++
 		}
 		if i >= len(s) {
 			break
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -58,6 +67,10 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
+		if n := seqLen(s, i); n > 0 {
+			i += n
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
@@ -73,8 +86,7 @@ func AppendString(dst []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // AppendFloat appends f as encoding/json formats a float64; ok is false
@@ -103,20 +115,38 @@ func AppendFloat(dst []byte, f float64) (_ []byte, ok bool) {
 // raw is not exactly one valid JSON value, which encoding/json refuses.
 func AppendCompact(dst, raw []byte) (_ []byte, ok bool) {
 	i := SkipWS(raw, 0)
-	end, err := Skip(raw, i)
+	end, spaced, err := scanValue(raw, i)
 	if err != nil || SkipWS(raw, end) != len(raw) {
 		return dst, false
 	}
-	if i == 0 && end == len(raw) && !hasSpaceOutsideStrings(raw) {
-		return append(dst, raw...), true
+	if !spaced {
+		return append(dst, raw[i:end]...), true
 	}
-	raw = raw[i:end]
+	return appendCompact(dst, raw[i:end]), true
+}
+
+// Compact returns raw as AppendCompact writes it: raw itself, without its
+// surrounding whitespace, when it has none between its tokens.
+func Compact(raw []byte) (_ []byte, ok bool) {
+	i := SkipWS(raw, 0)
+	end, spaced, err := scanValue(raw, i)
+	if err != nil || SkipWS(raw, end) != len(raw) {
+		return nil, false
+	}
+	if !spaced {
+		return raw[i:end], true
+	}
+	return appendCompact(make([]byte, 0, end-i), raw[i:end]), true
+}
+
+// appendCompact appends the valid JSON value raw without whitespace.
+func appendCompact(dst, raw []byte) []byte {
 	for j := 0; j < len(raw); {
 		switch c := raw[j]; c {
 		case ' ', '\t', '\n', '\r':
 			j++
 		case '"':
-			e, _, _ := ScanString(raw, j)
+			e, _ := skipStr(raw, j)
 			dst = append(dst, raw[j:e]...)
 			j = e
 		default:
@@ -124,21 +154,5 @@ func AppendCompact(dst, raw []byte) (_ []byte, ok bool) {
 			j++
 		}
 	}
-	return dst, true
-}
-
-// hasSpaceOutsideStrings reports whether the valid JSON raw has whitespace
-// between its tokens.
-func hasSpaceOutsideStrings(raw []byte) bool {
-	for j := 0; j < len(raw); {
-		switch raw[j] {
-		case ' ', '\t', '\n', '\r':
-			return true
-		case '"':
-			j, _ = skipString(raw, j)
-		default:
-			j++
-		}
-	}
-	return false
+	return dst
 }

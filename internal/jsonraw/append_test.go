@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"unicode/utf8"
 )
 
 func marshalNoEscape(v any) ([]byte, error) {
@@ -57,6 +58,9 @@ func checkCompact(t *testing.T, raw []byte) {
 	if ok && !bytes.Equal(got, want) {
 		t.Fatalf("AppendCompact(%q) = %q; want %q", raw, got, want)
 	}
+	if got, ok := Compact(raw); ok != (werr == nil) || ok && !bytes.Equal(got, want) {
+		t.Fatalf("Compact(%q) = %q, %v; want %q, %v", raw, got, ok, want, werr)
+	}
 }
 
 // FuzzAppend pins the encoders to encoding/json.
@@ -71,6 +75,10 @@ func FuzzAppend(f *testing.F) {
 		want, _ := marshalNoEscape(string(b))
 		if got := AppendString(nil, string(b)); !bytes.Equal(got, want) {
 			t.Fatalf("AppendString(%q) = %s; want %s", b, got, want)
+		}
+		// What encoding/json writes for valid UTF-8 is canonical.
+		if _, canonical, err := ScanCanonical(want, 0); err != nil || canonical != utf8.Valid(b) {
+			t.Fatalf("ScanCanonical(%s) = %v, %v for what encoding/json writes", want, canonical, err)
 		}
 		checkCompact(t, b)
 		want, werr := marshalNoEscape(x)

@@ -1,8 +1,8 @@
 package jsonraw
 
 import (
-	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -25,6 +25,10 @@ var strPlain = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// shortEscape marks the letters of the two-byte escapes AppendString
+// writes, which scanners take inline.
+var shortEscape = [256]bool{'"': true, '\\': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
 
 // SkipWS returns the offset of the first byte at or after i that is not
 // JSON whitespace.
@@ -50,50 +54,42 @@ func ScanString(b []byte, i int) (end int, plain bool, err error) {
 	i++
 	plain = true
 	for {
-		// Eight bytes at a time while none needs a look: the masks flag
-		// '"', '\\', control characters and, while the string is still
-		// plain, bytes ≥ 0x80.
-		high := uint64(hi)
-		if !plain {
-			high = 0
-		}
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			if (hasZero(x^(lo*'"'))|hasZero(x^(lo*'\\'))|hasLess(x, 0x20))&hi|x&high != 0 {
-				break
+		// Eight bytes at a time up to the first that needs a look.
+		if i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-			i += 8
-		}
-		for i < len(b) && (strPlain[b[i]] || !plain && b[i] >= 0x80) {
-			i++
-		}
-		if i >= len(b) {
-			return 0, false, ErrSyntax
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && strPlain[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return 0, false, ErrSyntax
+			}
 		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, plain, nil
 		case c == '\\':
 			plain = false
-			if i+1 >= len(b) {
-				return 0, false, ErrSyntax
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			if i+1 < len(b) && shortEscape[b[i+1]] {
 				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return 0, false, ErrSyntax
-				}
-				i += 6
-			default:
+				continue
+			}
+			n, _ := escape(b, i)
+			if n == 0 {
 				return 0, false, ErrSyntax
 			}
+			i += n
 		case c < 0x20:
 			return 0, false, ErrSyntax
 		default: // ≥ 0x80
 			plain = false
-			i++
+			for i++; i < len(b) && b[i] >= 0x80; i++ {
+			}
 		}
 	}
 }
@@ -111,6 +107,18 @@ func hasZero(x uint64) uint64 { return (x - lo) &^ x & hi }
 // count only through the borrow of a lower byte that is less than n.
 func hasLess(x uint64, n uint64) uint64 { return (x - lo*n) &^ x & hi }
 
+// special flags the bytes of x (eight bytes of a string, the first in the
+// low byte) that need a look: '"', '\\', control characters and bytes
+// ≥ 0x80. It is 0 when there is none; else its lowest set bit is the high
+// bit of the first such byte (bits above it mean nothing), since no byte
+// before it borrows. Flagging bytes ≥ 0x80 is what makes the three
+// subtractions exact without masking each.
+func special(x uint64) uint64 {
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((q - lo) | (bs - lo) | (x - lo*0x20) | x) & hi
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
@@ -118,66 +126,276 @@ func isHex(c byte) bool {
 // Skip returns the offset just past the value that starts at b[i] (no
 // leading whitespace), checking it strictly.
 func Skip(b []byte, i int) (int, error) {
-	return skipStrict(b, i, 0)
+	end, _, err := scanValue(b, i)
+	return end, err
 }
 
-func skipStrict(b []byte, i, depth int) (int, error) {
-	if i >= len(b) {
+// scanValue is Skip that also reports whether whitespace separates any of
+// the value's tokens. It keeps a stack of the open containers instead of
+// recursing: most of a schema or a tool input is short keys and strings,
+// where calls would cost more than the bytes.
+func scanValue(b []byte, i int) (end int, spaced bool, err error) {
+	var buf [32]byte
+	closers := buf[:0] // '}' or ']' for each open container
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return 0, false, ErrSyntax
+		}
+		switch c := b[i]; c {
+		case '"':
+			if i, err = skipStr(b, i); err != nil {
+				return 0, false, err
+			}
+		case '{', '[':
+			if len(closers) >= MaxDepth {
+				return 0, false, ErrSyntax
+			}
+			closer := byte('}')
+			if c == '[' {
+				closer = ']'
+			}
+			j := SkipWS(b, i+1)
+			spaced = spaced || j != i+1
+			if j < len(b) && b[j] == closer {
+				i = j + 1
+				break
+			}
+			closers = append(closers, closer)
+			if c == '{' {
+				if j, err = skipKey(b, j, &spaced); err != nil {
+					return 0, false, err
+				}
+			}
+			i = j
+			continue
+		case 't':
+			i, err = literal(b, i, "true")
+		case 'f':
+			i, err = literal(b, i, "false")
+		case 'n':
+			i, err = literal(b, i, "null")
+		default:
+			i, err = ScanNumber(b, i)
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		// After a value: close containers, or go on to the next element.
+		for {
+			if len(closers) == 0 {
+				return i, spaced, nil
+			}
+			j := SkipWS(b, i)
+			spaced = spaced || j != i
+			if j >= len(b) {
+				return 0, false, ErrSyntax
+			}
+			closer := closers[len(closers)-1]
+			if b[j] == closer {
+				closers = closers[:len(closers)-1]
+				i = j + 1
+				continue
+			}
+			if b[j] != ',' {
+				return 0, false, ErrSyntax
+			}
+			i = SkipWS(b, j+1)
+			spaced = spaced || i != j+1
+			if closer == '}' {
+				if i, err = skipKey(b, i, &spaced); err != nil {
+					return 0, false, err
+				}
+			}
+			break
+		}
+	}
+}
+
+// skipKey skips a member's key and colon, and the whitespace after them,
+// returning the offset of the value.
+func skipKey(b []byte, i int, spaced *bool) (int, error) {
+	if i >= len(b) || b[i] != '"' {
 		return 0, ErrSyntax
 	}
-	switch c := b[i]; c {
-	case '"':
-		end, _, err := ScanString(b, i)
-		return end, err
-	case '{', '[':
-		if depth >= MaxDepth {
-			return 0, ErrSyntax
-		}
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
-		i = SkipWS(b, i+1)
-		if i < len(b) && b[i] == closer {
-			return i + 1, nil
-		}
-		for {
-			if c == '{' {
-				e, _, err := ScanString(b, i)
-				if err != nil {
-					return 0, err
-				}
-				i = SkipWS(b, e)
-				if i >= len(b) || b[i] != ':' {
-					return 0, ErrSyntax
-				}
-				i = SkipWS(b, i+1)
+	e, err := skipStr(b, i)
+	if err != nil {
+		return 0, err
+	}
+	i = SkipWS(b, e)
+	if i >= len(b) || b[i] != ':' {
+		return 0, ErrSyntax
+	}
+	j := SkipWS(b, i+1)
+	*spaced = *spaced || i != e || j != i+1
+	return j, nil
+}
+
+// skipStr returns the offset just past the string that starts with the
+// quote at b[i], checking its escapes.
+func skipStr(b []byte, i int) (int, error) {
+	i++
+	for {
+		// Eight bytes at a time up to the first that needs a look.
+		if i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-			e, err := skipStrict(b, i, depth+1)
-			if err != nil {
-				return 0, err
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && strPlain[b[i]] {
+				i++
 			}
-			i = SkipWS(b, e)
 			if i >= len(b) {
 				return 0, ErrSyntax
 			}
-			if b[i] == closer {
-				return i + 1, nil
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 < len(b) && shortEscape[b[i+1]] {
+				i += 2
+				continue
 			}
-			if b[i] != ',' {
+			n, _ := escape(b, i)
+			if n == 0 {
 				return 0, ErrSyntax
 			}
-			i = SkipWS(b, i+1)
+			i += n
+		case c < 0x20:
+			return 0, ErrSyntax
+		default: // ≥ 0x80: any bytes will do
+			for i++; i < len(b) && b[i] >= 0x80; i++ {
+			}
 		}
-	case 't':
-		return literal(b, i, "true")
-	case 'f':
-		return literal(b, i, "false")
-	case 'n':
-		return literal(b, i, "null")
-	default:
-		return ScanNumber(b, i)
 	}
+}
+
+// escape returns the length of the escape sequence at b[i] (a backslash),
+// 0 if it is malformed, and whether it is how AppendString writes the
+// character it stands for.
+func escape(b []byte, i int) (n int, canonical bool) {
+	if i+1 >= len(b) {
+		return 0, false
+	}
+	switch b[i+1] {
+	case '"', '\\', 'b', 'f', 'n', 'r', 't':
+		return 2, true
+	case '/':
+		return 2, false
+	case 'u':
+		if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+			return 0, false
+		}
+		h := b[i+2 : i+6]
+		switch {
+		case h[0] == '0' && h[1] == '0' && h[2] == '1':
+			return 6, '0' <= h[3] && h[3] <= '9' || 'a' <= h[3] && h[3] <= 'f'
+		case h[0] == '0' && h[1] == '0' && h[2] == '0':
+			// \b \t \n \f \r have short forms.
+			switch h[3] {
+			case '8', '9', 'a', 'c', 'd':
+				return 6, false
+			}
+			return 6, '0' <= h[3] && h[3] <= '9' || 'a' <= h[3] && h[3] <= 'f'
+		}
+		return 6, h[0] == '2' && h[1] == '0' && h[2] == '2' && (h[3] == '8' || h[3] == '9')
+	}
+	return 0, false
+}
+
+// ScanCanonical returns the offset just past the string that starts with
+// the quote at b[i], as ScanString does. canonical reports that the string
+// is exactly how AppendString writes its value (valid UTF-8 without
+// U+2028 or U+2029, and only the escapes AppendString writes), so that it
+// can be copied instead of decoded and encoded again.
+func ScanCanonical(b []byte, i int) (end int, canonical bool, err error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false, ErrSyntax
+	}
+	i++
+	canonical = true
+	for {
+		// Eight bytes at a time up to the first that needs a look.
+		if i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && strPlain[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return 0, false, ErrSyntax
+			}
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, canonical, nil
+		case c == '\\':
+			if i+1 < len(b) && shortEscape[b[i+1]] {
+				i += 2
+				continue
+			}
+			n, ok := escape(b, i)
+			if n == 0 {
+				return 0, false, ErrSyntax
+			}
+			canonical = canonical && ok
+			i += n
+		case c < 0x20:
+			return 0, false, ErrSyntax
+		default:
+			n := seqLen(b, i)
+			if n == 0 {
+				// A 4-byte sequence, or one AppendString changes.
+				r, size := utf8.DecodeRune(b[i:])
+				if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+					canonical = false
+				}
+				n = size
+			}
+			i += n
+		}
+	}
+}
+
+// seqLen returns the length of the 2- or 3-byte UTF-8 sequence that
+// starts at s[i] (a byte ≥ 0x80) when it is valid and is neither U+2028
+// nor U+2029, which AppendString escapes; else 0.
+func seqLen[T string | []byte](s T, i int) int {
+	c := s[i]
+	if c < 0xE0 {
+		if c >= 0xC2 && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+			return 2
+		}
+		return 0
+	}
+	if c >= 0xF0 || i+2 >= len(s) {
+		return 0
+	}
+	c1, c2 := s[i+1], s[i+2]
+	lo, hi := byte(0x80), byte(0xBF)
+	switch c {
+	case 0xE0:
+		lo = 0xA0
+	case 0xED:
+		hi = 0x9F // no surrogates
+	case 0xE2:
+		if c1 == 0x80 && c2&^1 == 0xA8 {
+			return 0
+		}
+	}
+	if lo <= c1 && c1 <= hi && c2&0xC0 == 0x80 {
+		return 3
+	}
+	return 0
 }
 
 func literal(b []byte, i int, lit string) (int, error) {
@@ -237,24 +455,45 @@ func ScanNumber(b []byte, i int) (int, error) {
 // UTF-8 replaced by U+FFFD.
 func Unquote(s []byte) string {
 	s = s[1 : len(s)-1]
-	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
-		return string(s)
-	}
 	// One allocation: the builder's bytes become the string.
 	var out strings.Builder
 	out.Grow(len(s))
+	start := 0
 	for i := 0; i < len(s); {
-		// The run up to the next escape, copied whole when it is valid
-		// UTF-8.
-		j := bytes.IndexByte(s[i:], '\\')
-		if j < 0 {
-			j = len(s) - i
+		// Eight bytes at a time up to a backslash or a byte ≥ 0x80 (the
+		// token has no quote or control character); the lowest flag is
+		// exact as in special.
+		if i+8 <= len(s) {
+			x := binary.LittleEndian.Uint64(s[i:])
+			m := ((x ^ (lo * '\\')) - lo | x) & hi
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(s) && s[i] != '\\' && s[i] < utf8.RuneSelf {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
 		}
-		writeUTF8(&out, s[i:i+j])
-		i += j
-		if i == len(s) {
-			break
+		if s[i] >= utf8.RuneSelf {
+			if n := seqLen(s, i); n > 0 {
+				i += n
+				continue
+			}
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				out.Write(s[start:i])
+				out.WriteString("\uFFFD")
+				start = i + 1
+			}
+			i += size
+			continue
 		}
+		out.Write(s[start:i])
 		switch s[i+1] {
 		case 'b':
 			out.WriteByte('\b')
@@ -274,36 +513,23 @@ func Unquote(s []byte) string {
 					if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
 						out.WriteRune(r2)
 						i += 6
+						start = i
 						continue
 					}
 				}
 				r = utf8.RuneError
 			}
 			out.WriteRune(r)
+			start = i
 			continue
 		default: // '"', '\\', '/'
 			out.WriteByte(s[i+1])
 		}
 		i += 2
+		start = i
 	}
+	out.Write(s[start:])
 	return out.String()
-}
-
-// writeUTF8 writes p with each byte of invalid UTF-8 replaced by U+FFFD.
-func writeUTF8(out *strings.Builder, p []byte) {
-	if utf8.Valid(p) {
-		out.Write(p)
-		return
-	}
-	for len(p) > 0 {
-		r, size := utf8.DecodeRune(p)
-		if r == utf8.RuneError && size == 1 {
-			out.WriteRune(utf8.RuneError)
-		} else {
-			out.Write(p[:size])
-		}
-		p = p[size:]
-	}
 }
 
 func hex4(b []byte) rune {

@@ -1,0 +1,189 @@
+package ccr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ccrgo/ccr/internal/jsonraw"
+)
+
+// referenceToolResult is toolResult as it was before tool messages were
+// encoded from the body's tokens: every text decoded with encoding/json,
+// joined, and encoded again. It returns the encoded content.
+func referenceToolResult(t *openAI, b *ContentBlock) ([]byte, []oaPart) {
+	text, media := func() (string, []oaPart) {
+		raw := bytes.TrimSpace(b.Content)
+		if len(raw) == 0 || string(raw) == "null" {
+			return "", nil
+		}
+		if raw[0] == '"' {
+			s, _ := jsonString(raw)
+			return s, nil
+		}
+		var items []resultItem
+		if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+			return string(raw), nil
+		}
+		var texts []string
+		var media []oaPart
+		for i := range items {
+			it := &items[i]
+			switch it.Type {
+			case "text":
+				if it.Text != "" {
+					texts = append(texts, it.Text)
+				}
+			case "image":
+				if p, ok := t.imagePart(context.Background(), it.source()); ok {
+					media = append(media, p)
+				}
+			case "document":
+				media = append(media, t.documentParts(context.Background(), it.source(), it.Title)...)
+			case "search_result":
+				if s := referenceBlockTexts(it.Content, "\n"); s != "" {
+					texts = append(texts, s)
+				}
+			case "tool_reference":
+				texts = append(texts, "tool_reference: "+it.ToolName)
+			}
+		}
+		return strings.Join(texts, "\n"), media
+	}()
+	if b.IsError {
+		text = "Error: " + text
+	}
+	return jsonraw.AppendString(nil, text), media
+}
+
+func referenceBlockTexts(raw json.RawMessage, sep string) string {
+	var items []resultItem
+	if json.Unmarshal(raw, &items) != nil {
+		return ""
+	}
+	var texts []string
+	for _, it := range items {
+		if it.Type == "text" && it.Text != "" {
+			texts = append(texts, it.Text)
+		}
+	}
+	return strings.Join(texts, sep)
+}
+
+var toolResultCases = []string{
+	``, `null`, ` "x" `, `""`, `"plain"`, `"a\nb\t\"c\"\\d"`, `"\u003chtml\u003e \/ \u00e9 \ud83d\ude00 \u2028 \u001f \u0008"`,
+	"\"caf\xc3\xa9 \xe2\x86\x92 \xe2\x80\xa8\"", "\"bad \xff utf8\"", `"unterminated`, `"a" "b"`, `42`, `{"type":"text"}`,
+	`[]`, `[{"type":"text","text":"one"}]`, `[{"type":"text","text":"one"},{"type":"text","text":"two\n"}]`,
+	`[{"type":"text","text":""},{"type":"text","text":null},{"type":"text","text":"\u003c"}]`,
+	`[{"type":"text","text":5}]`, `[{"type":"text","Text":"case"}]`, `[{"type":"text","text":"a","text":"b"}]`,
+	`[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBO"}},{"type":"text","text":"Captured."}]`,
+	`[{"type":"search_result","source":"https://x","title":"t","content":[{"type":"text","text":"r1"},{"type":"text","text":"r2"}]}]`,
+	`[{"type":"tool_reference","tool_name":"Read"},{"type":"text","text":"x"}]`, `[{"type":"document","source":{"type":"text","data":"doc"}}]`,
+	`[null]`, `["s"]`, `[{"type":"text","text":"a"},]`, ` [ { "type" : "text" , "text" : "sp" } ] `, `[{"type":"unknown","x":[1,{"y":2}]}]`,
+}
+
+// FuzzToolResult pins tool messages to the reference: the same content
+// bytes and the same media parts for any tool_result content.
+func FuzzToolResult(f *testing.F) {
+	for _, c := range toolResultCases {
+		f.Add([]byte(c), false)
+		f.Add([]byte(c), true)
+	}
+	tr := newOpenAI(OpenAIOptions{FileParts: true})
+	f.Fuzz(func(t *testing.T, content []byte, isError bool) {
+		b := &ContentBlock{Type: "tool_result", ToolUseID: "toolu_1", Content: content, IsError: isError}
+		want, wantMedia := referenceToolResult(tr, b)
+		c, media := tr.toolResult(t.Context(), b)
+		var e oaEncoder
+		e.message(&oaMessage{Role: "tool", Content: c})
+		got := e.b[len(`{"role":"tool","content":`) : len(e.b)-1]
+		if !bytes.Equal(got, want) {
+			t.Fatalf("tool_result content %q (is_error %v):\n got %s\nwant %s", content, isError, got, want)
+		}
+		if !reflect.DeepEqual(media, wantMedia) {
+			t.Fatalf("tool_result content %q: media %+v; want %+v", content, media, wantMedia)
+		}
+	})
+}
+
+// FuzzResultItems pins the fast decoding of tool_result items to
+// encoding/json.
+func FuzzResultItems(f *testing.F) {
+	for _, c := range toolResultCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want []resultItem
+		werr := json.Unmarshal(raw, &want)
+		got, err := decodeResultItems(raw)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("decodeResultItems(%q) error %v; encoding/json %v", raw, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("decodeResultItems(%q) = %d items; want %d", raw, len(got), len(want))
+		}
+		for i := range got {
+			g := got[i]
+			if g.rawText != nil {
+				if _, canonical, _ := jsonraw.ScanCanonical(g.rawText, 0); canonical != g.canonical {
+					t.Fatalf("item %d of %q: canonical %v", i, raw, g.canonical)
+				}
+			}
+			g.Text, g.rawText, g.canonical = g.text(), nil, false
+			if !reflect.DeepEqual(g, want[i]) {
+				t.Fatalf("item %d of %q = %+v; want %+v", i, raw, g, want[i])
+			}
+		}
+	})
+}
+
+// FuzzCompactArgs pins compactArgs to json.Compact.
+func FuzzCompactArgs(f *testing.F) {
+	for _, c := range []string{``, `{}`, ` { "a" : [ 1 , "x y" ] } `, `{"a":1}{}`, `{"a":`, `"s"`, "{\"k\":\"\xff <>&\"}"} {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want := "{}"
+		if len(raw) > 0 {
+			var buf bytes.Buffer
+			if json.Compact(&buf, raw) != nil {
+				want = string(raw)
+			} else {
+				want = buf.String()
+			}
+		}
+		if got := compactArgs(raw); got != want {
+			t.Fatalf("compactArgs(%q) = %q; want %q", raw, got, want)
+		}
+	})
+}
+
+// FuzzJoinedText pins the system message to the encoding of the joined
+// system prompt.
+func FuzzJoinedText(f *testing.F) {
+	f.Add("You are a coding assistant.", "# Tone\n\"quotes\" \\ \t é → \u2028 \xff", "", uint8(3))
+	f.Add("\xe2\x86", "\x92", "x", uint8(7))
+	f.Fuzz(func(t *testing.T, a, b, c string, shape uint8) {
+		var content Content
+		for i, s := range []string{a, b, c} {
+			if shape&(1<<i) != 0 {
+				content = append(content, ContentBlock{Type: "text", Text: s})
+			} else {
+				content = append(content, ContentBlock{Type: "image"})
+			}
+		}
+		want := jsonraw.AppendString(nil, content.Text("\n\n"))
+		var e oaEncoder
+		e.message(&oaMessage{Role: "system", Content: textsContent(content, "\n\n")})
+		got := e.b[len(`{"role":"system","content":`) : len(e.b)-1]
+		if !bytes.Equal(got, want) {
+			t.Fatalf("system %q:\n got %s\nwant %s", content.Text("\n\n"), got, want)
+		}
+	})
+}
