@@ -132,3 +132,36 @@ func BenchmarkSSEReader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenAIStreamLoad converts the 200-chunk stream of the load
+// benchmark (testdata/bench/openai_200.sse), as BenchmarkStreamConvert
+// does for the other formats.
+func BenchmarkOpenAIStreamLoad(b *testing.B) {
+	up := benchFile(b, "openai_200.sse")
+	tr := NewOpenAI(OpenAIOptions{})
+	req := &Request{Model: "bench-model", ClientModel: "claude-sonnet-4-5", Stream: true, Tools: []Tool{{Name: "Edit"}}}
+	evs, err := readEventsMax(tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(up))), 1<<20)
+	if err != nil || len(evs) < 20 {
+		b.Fatalf("%d events, %v", len(evs), err)
+	}
+	b.SetBytes(int64(len(up)))
+	b.ReportAllocs()
+	for b.Loop() {
+		drain(b, tr.TransformStream(b.Context(), req, NewSSEReader(bytes.NewReader(up))))
+	}
+}
+
+// BenchmarkOpenAIResponse converts the non-streaming answer of the load
+// benchmark (testdata/bench/openai_message.json).
+func BenchmarkOpenAIResponse(b *testing.B) {
+	body := benchFile(b, "openai_message.json")
+	tr := NewOpenAI(OpenAIOptions{})
+	req := &Request{Model: "bench-model", ClientModel: "claude-sonnet-4-5", Tools: []Tool{{Name: "Edit"}}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.TransformResponse(b.Context(), req, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1258,7 +1258,7 @@ func (u *oaUsage) usage() Usage {
 // TransformResponse decodes a complete Chat Completions response (§4.3).
 func (t *openAI) TransformResponse(ctx context.Context, req *Request, body []byte) (*Response, error) {
 	var r oaResponse
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := decodeOAChunk(body, (*oaChunk)(&r)); err != nil { // a response has a chunk's fields
 		return nil, &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "upstream returned a response that is not valid JSON", Err: fmt.Errorf("openai: decode response: %w", err)}
 	}
 	if hasValue(r.Error) {
@@ -1374,8 +1374,10 @@ func (t *openAI) parseArgs(ctx context.Context, raw json.RawMessage) json.RawMes
 	if len(args) == 0 {
 		return json.RawMessage("{}")
 	}
-	if args[0] == '{' && json.Valid(args) {
-		return json.RawMessage(compactArgs(args))
+	if args[0] == '{' {
+		if c, ok := jsonraw.Compact(args); ok {
+			return bytes.Clone(c)
+		}
 	}
 	if t.opts.RepairToolArgs {
 		if fixed, ok := repairJSON(args); ok {
@@ -1512,6 +1514,8 @@ type openAIStream struct {
 	names *toolNames
 	b     eventBuilder
 	queue []Event
+	dec   oaDecoder
+	chunk oaChunk
 	qi    int
 	err   error // sticky; io.EOF after message_stop
 
@@ -1577,8 +1581,10 @@ func (s *openAIStream) onEvent(ev Event) {
 		s.err = s.t.errorObject(data)
 		return
 	}
-	var ch oaChunk
-	if err := decodeOAChunk(data, &ch); err != nil {
+	// The chunk's storage is reused for the next: nothing of it is kept.
+	ch := &s.chunk
+	s.dec.skipID = s.b.started
+	if err := s.dec.decode(data, ch); err != nil {
 		s.t.log.WarnContext(s.ctx, "openai: chunk is not valid JSON; skipped", "bytes", len(data))
 		return
 	}

@@ -331,43 +331,81 @@ func oaSizeHint(r *oaRequest) int {
 // does, with the fast decoder of decode.go; its raw fields keep references
 // into data.
 func decodeOAChunk(data []byte, ch *oaChunk) error {
-	if ch.decodeFast(data) == nil {
+	var d oaDecoder
+	return d.decode(data, ch)
+}
+
+// oaDecoder decodes Chat Completions chunks. A stream keeps one, so that
+// the storage of a chunk (its choices, deltas and tool-call parts) is
+// reused for the next: the caller must be done with a chunk before it
+// decodes the next. The zero value allocates afresh.
+type oaDecoder struct {
+	choices []oaChoice
+	deltas  []oaDelta
+	parts   [][]oaToolCallPart // parts[i] is the storage of deltas[i].ToolCalls
+	// skipID checks the id without decoding it, for a stream that has
+	// taken its id from the first chunk.
+	skipID bool
+}
+
+func (d *oaDecoder) decode(data []byte, ch *oaChunk) error {
+	if d.decodeFast(data, ch) == nil {
 		return nil
 	}
 	*ch = oaChunk{}
 	return json.Unmarshal(data, ch)
 }
 
-var oaChunkFields = []string{"id", "choices", "usage", "error"}
-
 func (ch *oaChunk) decodeFast(b []byte) error {
-	*ch = oaChunk{}
-	return document(b, ch.decodeObject)
+	var d oaDecoder
+	return d.decodeFast(b, ch)
 }
 
-func (ch *oaChunk) decodeObject(b []byte, i int) (int, error) {
-	return object(b, i, oaChunkFields, nil, func(k, vs int) (int, error) {
-		switch k {
-		case 0:
-			return str(b, vs, &ch.ID)
-		case 1:
-			if b[vs] == 'n' {
-				return null(b, vs)
+var oaChunkFields = []string{"id", "choices", "usage", "error"}
+
+func (d *oaDecoder) decodeFast(b []byte, ch *oaChunk) error {
+	*ch = oaChunk{}
+	d.deltas = d.deltas[:0]
+	return document(b, func(b []byte, i int) (int, error) {
+		return object(b, i, oaChunkFields, nil, func(k, vs int) (int, error) {
+			switch k {
+			case 0:
+				if d.skipID && b[vs] == '"' {
+					ve, _, err := jsonraw.ScanString(b, vs)
+					if err != nil {
+						return 0, errSlow
+					}
+					return ve, nil
+				}
+				return str(b, vs, &ch.ID)
+			case 1:
+				if b[vs] == 'n' {
+					return null(b, vs)
+				}
+				if d.choices == nil {
+					d.choices = make([]oaChoice, 0, 1)
+				}
+				cs := d.choices[:0]
+				end, err := elements(b, vs, func(vs int) (int, error) {
+					cs = append(cs, oaChoice{})
+					return d.choice(b, vs, &cs[len(cs)-1])
+				})
+				d.choices, ch.Choices = cs, cs
+				return end, err
+			case 2:
+				if b[vs] == 'n' {
+					return null(b, vs)
+				}
+				return small(b, vs, &ch.Usage)
 			}
-			return arrayOf(b, vs, 1, &ch.Choices, decodeOAChoice)
-		case 2:
-			if b[vs] == 'n' {
-				return null(b, vs)
-			}
-			return small(b, vs, &ch.Usage)
-		}
-		return rawValue(b, vs, &ch.Error)
+			return rawValue(b, vs, &ch.Error)
+		})
 	})
 }
 
 var oaChoiceFields = []string{"finish_reason", "stop_reason", "message", "delta"}
 
-func decodeOAChoice(b []byte, i int, c *oaChoice) (int, error) {
+func (d *oaDecoder) choice(b []byte, i int, c *oaChoice) (int, error) {
 	return object(b, i, oaChoiceFields, nil, func(k, vs int) (int, error) {
 		switch k {
 		case 0:
@@ -382,22 +420,41 @@ func decodeOAChoice(b []byte, i int, c *oaChoice) (int, error) {
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
-		*dst = new(oaDelta)
-		return decodeOADelta(b, vs, *dst)
+		n := len(d.deltas)
+		if n < cap(d.deltas) {
+			d.deltas = d.deltas[:n+1]
+			d.deltas[n] = oaDelta{}
+		} else {
+			d.deltas = append(d.deltas, oaDelta{})
+			d.parts = append(d.parts, nil)
+		}
+		*dst = &d.deltas[n]
+		return d.delta(b, vs, n)
 	})
 }
 
 var oaDeltaFields = []string{"content", "reasoning_content", "reasoning", "refusal", "tool_calls"}
 
-func decodeOADelta(b []byte, i int, d *oaDelta) (int, error) {
+// delta decodes the delta at b[i] into d.deltas[n].
+func (d *oaDecoder) delta(b []byte, i, n int) (int, error) {
+	x := &d.deltas[n]
 	return object(b, i, oaDeltaFields, nil, func(k, vs int) (int, error) {
 		if k < 4 {
-			return rawValue(b, vs, [...]*json.RawMessage{&d.Content, &d.ReasoningContent, &d.Reasoning, &d.Refusal}[k])
+			return rawValue(b, vs, [...]*json.RawMessage{&x.Content, &x.ReasoningContent, &x.Reasoning, &x.Refusal}[k])
 		}
 		if b[vs] == 'n' {
 			return null(b, vs)
 		}
-		return arrayOf(b, vs, 1, &d.ToolCalls, decodeOAToolCallPart)
+		ps := d.parts[n][:0]
+		if ps == nil {
+			ps = make([]oaToolCallPart, 0, 1)
+		}
+		end, err := elements(b, vs, func(vs int) (int, error) {
+			ps = append(ps, oaToolCallPart{})
+			return decodeOAToolCallPart(b, vs, &ps[len(ps)-1])
+		})
+		d.parts[n], x.ToolCalls = ps, ps
+		return end, err
 	})
 }
 

@@ -187,3 +187,35 @@ func FuzzJoinedText(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOADecoderReuse pins a stream's decoder, which reuses the storage of
+// a chunk for the next, to fresh decoding: lines of the input are decoded
+// in turn with one decoder.
+func FuzzOADecoderReuse(f *testing.F) {
+	chunks := oaStreamChunks(f)
+	for i := 0; i+3 <= len(chunks); i += 7 {
+		f.Add(bytes.Join(chunks[i:i+3], []byte("\n")), false)
+	}
+	f.Add([]byte(`{"choices":[{"delta":{"tool_calls":[{"index":0},{"index":1}]}},{"message":{"content":"a"}}]}`+"\n"+
+		`{"choices":[{"delta":{"content":"b"}}]}`+"\n"+`{"choices":[{"delta":{"tool_calls":[{"index":2}]}},{"delta":{}}],"id":"x"}`), true)
+	f.Fuzz(func(t *testing.T, in []byte, skipID bool) {
+		var d oaDecoder
+		d.skipID = skipID
+		var ch oaChunk
+		for _, line := range bytes.Split(in, []byte("\n")) {
+			var want oaChunk
+			werr := decodeOAChunk(line, &want)
+			err := d.decode(line, &ch)
+			if skipID {
+				// The id is not decoded on the fast path.
+				want.ID = ""
+				if new(oaChunk).decodeFast(line) != nil {
+					ch.ID = ""
+				}
+			}
+			if (err == nil) != (werr == nil) || err == nil && !reflect.DeepEqual(ch, want) {
+				t.Fatalf("reused decoder: %s\n= %+v, %v\nwant %+v, %v", line, ch, err, want, werr)
+			}
+		}
+	})
+}
