@@ -85,6 +85,7 @@ type openAI struct {
 	// newID, when set, replaces randomID for message and tool ids, so
 	// that tests get stable output.
 	newID func(prefix string) string
+	tools toolsMemo
 }
 
 var _ Transformer = (*openAI)(nil)
@@ -437,7 +438,7 @@ func (t *openAI) TransformRequest(ctx context.Context, req *Request) (*UpstreamR
 		}
 	}
 
-	b, err := encodeOARequest(&body)
+	b, err := encodeOARequestMemo(&body, &t.tools)
 	if err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Message: "request cannot be encoded for the upstream", Err: fmt.Errorf("openai: encode request: %w", err)}
 	}
@@ -526,7 +527,15 @@ func adaptiveEffort(req *Request) string {
 
 // messages converts the system prompt and the conversation.
 func (t *openAI) messages(ctx context.Context, req *Request, names *toolNames) []oaMessage {
-	out := make([]oaMessage, 0, len(req.Messages)+1)
+	n := len(req.Messages) + 1
+	for i := range req.Messages {
+		for j := range req.Messages[i].Content {
+			if req.Messages[i].Content[j].Type == "tool_result" {
+				n++ // a tool message each
+			}
+		}
+	}
+	out := make([]oaMessage, 0, n)
 	if sys := systemPrompt(req.System); len(sys) > 0 {
 		out = append(out, t.systemMessage(sys))
 	}
@@ -679,14 +688,11 @@ func (t *openAI) flushUser(out []oaMessage, parts []oaPart) []oaMessage {
 	if len(parts) == 1 {
 		return append(out, oaMessage{Role: "user", Content: textContent(parts[0].Text)})
 	}
-	var sb strings.Builder
+	texts := make([]textPart, len(parts))
 	for i := range parts {
-		if i > 0 {
-			sb.WriteByte('\n')
-		}
-		sb.WriteString(parts[i].Text)
+		texts[i].s = parts[i].Text
 	}
-	return append(out, oaMessage{Role: "user", Content: textContent(sb.String())})
+	return append(out, oaMessage{Role: "user", Content: joinedContent("", "\n", texts)})
 }
 
 func (t *openAI) cacheControl(cc json.RawMessage) json.RawMessage {
@@ -1001,8 +1007,14 @@ func (t *openAI) appendAssistant(out []oaMessage, c Content, names *toolNames) [
 	}
 	m := oaMessage{Role: "assistant", ToolCalls: calls}
 	switch {
-	case len(texts) > 0:
-		m.Content = textContent(strings.Join(texts, "\n"))
+	case len(texts) == 1:
+		m.Content = textContent(texts[0])
+	case len(texts) > 1:
+		parts := make([]textPart, len(texts))
+		for i := range texts {
+			parts[i].s = texts[i]
+		}
+		m.Content = joinedContent("", "\n", parts)
 	case t.opts.EmptyContentString:
 		m.Content = textContent("")
 	}
@@ -1077,20 +1089,7 @@ type toolNames struct {
 }
 
 func newToolNames(tools []Tool) *toolNames {
-	need := false
-	seen := make(map[string]bool, len(tools))
-	for i := range tools {
-		if tools[i].IsServerTool() {
-			continue
-		}
-		n := tools[i].Name
-		if !validToolName(n) || seen[n] {
-			need = true
-			break
-		}
-		seen[n] = true
-	}
-	if !need {
+	if !needToolNames(tools) {
 		return nil
 	}
 	tn := &toolNames{up: map[string]string{}, down: map[string]string{}}
@@ -1117,6 +1116,30 @@ func newToolNames(tools []Tool) *toolNames {
 		tn.down[s] = n
 	}
 	return tn
+}
+
+// needToolNames reports whether a custom tool's name is invalid upstream
+// or used twice.
+func needToolNames(tools []Tool) bool {
+	if len(tools) > 64 {
+		seen := make(map[string]bool, len(tools))
+		for i := range tools {
+			if n := tools[i].Name; !tools[i].IsServerTool() {
+				if !validToolName(n) || seen[n] {
+					return true
+				}
+				seen[n] = true
+			}
+		}
+		return false
+	}
+	// Comparing pairs is cheaper than a map for the usual dozen tools.
+	for i := range tools {
+		if n := tools[i].Name; !tools[i].IsServerTool() && (!validToolName(n) || toolListed(tools[:i], n)) {
+			return true
+		}
+	}
+	return false
 }
 
 // upstream returns the name to send for the original name n.

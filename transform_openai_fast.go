@@ -1,8 +1,12 @@
 package ccr
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ccrgo/ccr/internal/jsonraw"
 )
@@ -16,8 +20,12 @@ import (
 // encoding/json would refuse (an invalid json.RawMessage, a NaN) goes to
 // marshalNoEscape for its error. TestOAEncoderFields fails when a field is
 // added to the request types and not here.
-func encodeOARequest(r *oaRequest) ([]byte, error) {
-	e := oaEncoder{b: make([]byte, 0, oaSizeHint(r))}
+func encodeOARequest(r *oaRequest) ([]byte, error) { return encodeOARequestMemo(r, nil) }
+
+// encodeOARequestMemo is encodeOARequest with the tools array taken from,
+// or else given to, memo, which may be nil.
+func encodeOARequestMemo(r *oaRequest, memo *toolsMemo) ([]byte, error) {
+	e := oaEncoder{b: make([]byte, 0, oaSizeHint(r)), memo: memo}
 	e.request(r)
 	if e.bad {
 		return marshalNoEscape(r)
@@ -26,8 +34,9 @@ func encodeOARequest(r *oaRequest) ([]byte, error) {
 }
 
 type oaEncoder struct {
-	b   []byte
-	bad bool // something only encoding/json can report
+	b    []byte
+	bad  bool // something only encoding/json can report
+	memo *toolsMemo
 }
 
 func (e *oaEncoder) str(s string) { e.b = jsonraw.AppendString(e.b, s) }
@@ -124,14 +133,7 @@ func (e *oaEncoder) request(r *oaRequest) {
 	}
 	if len(r.Tools) > 0 {
 		e.key("tools")
-		e.b = append(e.b, '[')
-		for i := range r.Tools {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.tool(&r.Tools[i])
-		}
-		e.b = append(e.b, ']')
+		e.tools(r.Tools)
 	}
 	if c := r.ToolChoice; c != nil {
 		e.key("tool_choice")
@@ -275,6 +277,25 @@ func (e *oaEncoder) part(p *oaPart) {
 	e.b = append(e.b, '}')
 }
 
+func (e *oaEncoder) tools(tools []oaTool) {
+	if enc := e.memo.lookup(tools); enc != nil {
+		e.b = append(e.b, enc...)
+		return
+	}
+	start := len(e.b)
+	e.b = append(e.b, '[')
+	for i := range tools {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.tool(&tools[i])
+	}
+	e.b = append(e.b, ']')
+	if !e.bad {
+		e.memo.store(tools, e.b[start:])
+	}
+}
+
 func (e *oaEncoder) tool(t *oaTool) {
 	e.b = append(e.b, `{"type":`...)
 	e.str(t.Type)
@@ -291,6 +312,94 @@ func (e *oaEncoder) tool(t *oaTool) {
 		e.bool(true)
 	}
 	e.b = append(e.b, '}', '}')
+}
+
+// toolsMemo remembers the encoded tools arrays of the last few requests:
+// Claude Code sends the same tools, in the same order, with every request
+// of a session, and writing their descriptions and checking their schemas
+// is a third of the work of converting a request. An entry is used only
+// for tools equal field by field, so the bytes are those encoding would
+// write. A nil *toolsMemo remembers nothing. It is safe for concurrent
+// use: lookups read a snapshot without locking.
+type toolsMemo struct {
+	mu      sync.Mutex // serialises stores
+	entries atomic.Pointer[[]*toolsEntry]
+}
+
+// toolsMemoSize is how many tool sets are remembered: a session's main
+// agent and its subagents each send their own.
+const toolsMemoSize = 4
+
+type toolsEntry struct {
+	tools []oaTool // parameters copied, not aliasing a request body
+	enc   []byte
+}
+
+// lookup returns the encoded array of tools, nil if it is not remembered.
+func (m *toolsMemo) lookup(tools []oaTool) []byte {
+	if m == nil {
+		return nil
+	}
+	p := m.entries.Load()
+	if p == nil {
+		return nil
+	}
+	for _, en := range *p {
+		if sameTools(en.tools, tools) {
+			return en.enc
+		}
+	}
+	return nil
+}
+
+// store remembers enc as the encoding of tools, in place of the oldest
+// entry.
+func (m *toolsMemo) store(tools []oaTool, enc []byte) {
+	if m == nil {
+		return
+	}
+	n := 0
+	for i := range tools {
+		n += len(tools[i].Function.Parameters)
+	}
+	arena := make([]byte, 0, n+len(enc))
+	en := &toolsEntry{tools: make([]oaTool, len(tools))}
+	for i, t := range tools {
+		// Copies: the key must not alias a request's buffers.
+		t.Type, t.Function.Name, t.Function.Description = strings.Clone(t.Type), strings.Clone(t.Function.Name), strings.Clone(t.Function.Description)
+		if t.Function.Parameters != nil {
+			start := len(arena)
+			arena = append(arena, t.Function.Parameters...)
+			t.Function.Parameters = arena[start:len(arena):len(arena)]
+		}
+		en.tools[i] = t
+	}
+	start := len(arena)
+	en.enc = append(arena, enc...)[start:]
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next []*toolsEntry
+	if p := m.entries.Load(); p != nil {
+		next = append(next, (*p)[max(len(*p)-toolsMemoSize+1, 0):]...)
+	}
+	next = append(next, en)
+	m.entries.Store(&next)
+}
+
+func sameTools(a, b []oaTool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Type != y.Type || x.Function.Name != y.Function.Name || x.Function.Strict != y.Function.Strict ||
+			x.Function.Description != y.Function.Description || (x.Function.Parameters == nil) != (y.Function.Parameters == nil) ||
+			!bytes.Equal(x.Function.Parameters, y.Function.Parameters) {
+			return false
+		}
+	}
+	return true
 }
 
 // oaSizeHint estimates the encoded size of r, so that the body is written

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -164,8 +165,8 @@ func FuzzCompactArgs(f *testing.F) {
 	})
 }
 
-// FuzzJoinedText pins the system message to the encoding of the joined
-// system prompt.
+// FuzzJoinedText pins joined contents (the system message, user and
+// assistant texts) to the encoding of the joined text.
 func FuzzJoinedText(f *testing.F) {
 	f.Add("You are a coding assistant.", "# Tone\n\"quotes\" \\ \t é → \u2028 \xff", "", uint8(3))
 	f.Add("\xe2\x86", "\x92", "x", uint8(7))
@@ -178,12 +179,20 @@ func FuzzJoinedText(f *testing.F) {
 				content = append(content, ContentBlock{Type: "image"})
 			}
 		}
-		want := jsonraw.AppendString(nil, content.Text("\n\n"))
-		var e oaEncoder
-		e.message(&oaMessage{Role: "system", Content: textsContent(content, "\n\n")})
-		got := e.b[len(`{"role":"system","content":`) : len(e.b)-1]
+		for _, sep := range []string{"\n\n", "\n"} {
+			want := jsonraw.AppendString(nil, content.Text(sep))
+			var e oaEncoder
+			e.message(&oaMessage{Role: "system", Content: textsContent(content, sep)})
+			got := e.b[len(`{"role":"system","content":`) : len(e.b)-1]
+			if !bytes.Equal(got, want) {
+				t.Fatalf("texts %q:\n got %s\nwant %s", content.Text(sep), got, want)
+			}
+		}
+		// With a prefix, as an error's tool message.
+		want := jsonraw.AppendString(nil, "Error: "+a+"\n"+b)
+		got := joinedContent("Error: ", "\n", []textPart{{s: a}, {s: b}}).join.appendTo(nil)
 		if !bytes.Equal(got, want) {
-			t.Fatalf("system %q:\n got %s\nwant %s", content.Text("\n\n"), got, want)
+			t.Fatalf("prefixed %q, %q:\n got %s\nwant %s", a, b, got, want)
 		}
 	})
 }
@@ -218,4 +227,90 @@ func FuzzOADecoderReuse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzToolsMemo pins the remembered tools arrays to encoding: requests
+// whose tools differ from remembered ones by a byte are encoded afresh,
+// and the memo holds no reference to a request's buffers.
+func FuzzToolsMemo(f *testing.F) {
+	f.Add("Read", "Reads a file.\n\"quoted\"", []byte(`{"type":"object","properties":{"path":{"type":"string"}}}`), uint8(0))
+	f.Add("Edit", "", []byte(` { "type" : "object" } `), uint8(3))
+	f.Add("x", "d", []byte(`{"a":[1,2`), uint8(5))
+	f.Fuzz(func(t *testing.T, name, desc string, schema []byte, op uint8) {
+		var memo toolsMemo
+		tools := func() []oaTool {
+			return []oaTool{
+				{Type: "function", Function: oaFunction{Name: "first", Parameters: json.RawMessage(`{"type":"object"}`)}},
+				{Type: "function", Function: oaFunction{Name: name, Description: desc, Parameters: bytes.Clone(schema), Strict: op&1 != 0}},
+			}
+		}
+		check := func(r *oaRequest) {
+			t.Helper()
+			want, werr := encodeOARequest(r)
+			got, gerr := encodeOARequestMemo(r, &memo)
+			if (gerr == nil) != (werr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("with the memo: %s, %v\nwithout: %s, %v", got, gerr, want, werr)
+			}
+		}
+		r := &oaRequest{Model: "m", Tools: tools()}
+		check(r) // remembered, if it encodes
+		check(r) // from the memo
+		// The request's buffer changes in place: a memo aliasing it would
+		// now match and give the old bytes.
+		if p := r.Tools[1].Function.Parameters; len(p) > 0 {
+			p[len(p)/2] ^= byte(op) | 1
+		}
+		check(r)
+		r.Tools = tools()
+		switch op % 4 {
+		case 1:
+			r.Tools[1].Function.Description += "x"
+		case 2:
+			r.Tools[1].Function.Strict = !r.Tools[1].Function.Strict
+		case 3:
+			r.Tools = r.Tools[:1]
+		}
+		check(r)
+	})
+}
+
+// TestToolsMemoConcurrent converts requests with a few tool sets from
+// many goroutines with one transformer; -race checks the memo.
+func TestToolsMemoConcurrent(t *testing.T) {
+	t.Parallel()
+	tr := newOpenAI(OpenAIOptions{})
+	fresh := newOpenAI(OpenAIOptions{})
+	reqs := make([]*Request, 6)
+	want := make([][]byte, len(reqs))
+	for i := range reqs {
+		reqs[i] = &Request{Model: "m", MaxTokens: 1, Messages: []Message{{Role: "user", Content: Content{{Type: "text", Text: "hi"}}}},
+			Tools: []Tool{{Name: "Read", Description: strings.Repeat("d", i), InputSchema: json.RawMessage(`{"type":"object"}`)}}}
+		up, err := fresh.TransformRequest(t.Context(), reqs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = up.Body
+	}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(reqs)
+				up, err := tr.TransformRequest(context.Background(), reqs[i])
+				if err == nil && !bytes.Equal(up.Body, want[i]) {
+					err = fmt.Errorf("request %d: %s; want %s", i, up.Body, want[i])
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }
