@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ccrgo/ccr/internal/jsonraw"
 )
@@ -313,4 +314,30 @@ func TestToolsMemoConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// FuzzJSONString pins jsonString to what it did before it scanned once.
+func FuzzJSONString(f *testing.F) {
+	for _, c := range toolResultCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want, wok := func() (string, bool) {
+			raw := bytes.TrimSpace(raw)
+			if len(raw) < 2 || raw[0] != '"' {
+				return "", false
+			}
+			if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 && bytes.IndexByte(raw[1:len(raw)-1], '"') < 0 && utf8.Valid(raw) && !hasControl(raw) {
+				return string(raw[1 : len(raw)-1]), true
+			}
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				return "", false
+			}
+			return s, true
+		}()
+		if got, ok := jsonString(raw); got != want || ok != wok {
+			t.Fatalf("jsonString(%q) = %q, %v; want %q, %v", raw, got, ok, want, wok)
+		}
+	})
 }
