@@ -818,10 +818,10 @@ func (t *openAI) toolResult(ctx context.Context, b *ContentBlock) (oaContent, []
 
 // joinedText is a string content given as a prefix and texts joined with
 // a separator, which the encoder writes as the JSON string
-// jsonraw.AppendString writes for the joined string, without joining them
-// first: escaping is character by character and every joint here is
-// ASCII, so each text is escaped on its own, and the canonical tokens of
-// the body are copied as they are.
+// jsonraw.AppendString writes for the joined string without joining them
+// first: each is escaped on its own (jsonraw.AppendEscaped; the prefixes
+// are valid UTF-8 and the separators start with a newline), and the
+// canonical tokens of the body are copied as they are.
 type joinedText struct {
 	prefix, sep string
 	texts       []textPart

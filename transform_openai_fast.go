@@ -327,8 +327,13 @@ type toolsMemo struct {
 }
 
 // toolsMemoSize is how many tool sets are remembered: a session's main
-// agent and its subagents each send their own.
-const toolsMemoSize = 4
+// agent and its subagents each send their own. Sets whose encoding is
+// over toolsMemoMaxBytes are not remembered, which bounds the memo's
+// memory.
+const (
+	toolsMemoSize     = 4
+	toolsMemoMaxBytes = 256 << 10
+)
 
 type toolsEntry struct {
 	tools []oaTool // parameters copied, not aliasing a request body
@@ -355,7 +360,7 @@ func (m *toolsMemo) lookup(tools []oaTool) []byte {
 // store remembers enc as the encoding of tools, in place of the oldest
 // entry.
 func (m *toolsMemo) store(tools []oaTool, enc []byte) {
-	if m == nil {
+	if m == nil || len(enc) > toolsMemoMaxBytes {
 		return
 	}
 	n := 0

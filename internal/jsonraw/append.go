@@ -23,8 +23,10 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 // AppendEscaped appends s escaped as AppendString escapes it, without the
-// quotes. For valid UTF-8 the escaping is character by character, so that
-// texts can be joined escaped.
+// quotes. Escaping goes character by character (and invalid byte by
+// invalid byte), so that texts can be escaped one by one and joined:
+// escaping a+b appends the same bytes as escaping a, then b, when a is
+// valid UTF-8 or b starts with an ASCII character.
 func AppendEscaped(dst []byte, s string) []byte {
 	start, i := 0, 0
 	for i < len(s) {
