@@ -118,7 +118,11 @@ func logRecord(ctx context.Context, log *slog.Logger, rec *RequestRecord) {
 	if rec.cause != nil {
 		attrs = append(attrs, slog.String(LogKeyCause, rec.cause.Error()))
 	}
-	log.LogAttrs(ctx, level, "request", attrs...)
+	// Straight to the handler: an access record has no source line worth
+	// the stack walk Logger.LogAttrs makes for one.
+	r := slog.NewRecord(time.Now(), level, "request", 0)
+	r.AddAttrs(attrs...)
+	log.Handler().Handle(ctx, r)
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
