@@ -84,11 +84,16 @@ func (x *exchange) run() error {
 	// Routing and the passthrough need only a sketch of the body; a
 	// conversion decodes it in full when its provider is tried.
 	x.in.body = body
-	if sk, ok := sketchRequest(body); ok && x.st.cfg.RouteFunc == nil {
-		x.in.sk = &sk
-		x.in.req = sk.request(body)
-	} else if x.in.req, err = parseMessages(body, false); err != nil {
-		return err
+	if x.st.passthrough && x.st.cfg.RouteFunc == nil {
+		if sk, ok := sketchRequest(body); ok {
+			x.in.sk = &sk
+			x.in.req = sk.request(body)
+		}
+	}
+	if x.in.req == nil {
+		if x.in.req, err = parseMessages(body, false); err != nil {
+			return err
+		}
 	}
 	req := x.in.req
 	req.Raw = body

@@ -140,7 +140,7 @@ func (st *state) routeInput(ctx context.Context, r *http.Request, in *routeInput
 		if st.d.sessions.lastInput(session) > threshold {
 			below = min(threshold, 20000)
 		}
-		if in.sk == nil || !in.sk.tokensAtMost(in.body, below) {
+		if !in.tokensAtMost(below) {
 			n, err := count()
 			if err != nil {
 				return decision{}, err
@@ -169,6 +169,15 @@ func (st *state) routeInput(ctx context.Context, r *http.Request, in *routeInput
 		return decision{}, &Error{Status: http.StatusBadRequest, Message: "no route for this request: Router.default is not set in the configuration", Err: ErrNoRoute}
 	}
 	return st.resolve(ScenarioDefault, rt.Default, tokens)
+}
+
+// tokensAtMost reports whether the request's token count is certainly at
+// most n, without counting.
+func (in *routeInput) tokensAtMost(n int) bool {
+	if in.sk != nil {
+		return in.sk.tokensAtMost(in.body, n)
+	}
+	return in.body != nil && !mayHoldMedia(in.req) && bodyTokensAtMost(in.body, n)
 }
 
 func (in *routeInput) webSearch() bool {

@@ -66,6 +66,9 @@ type state struct {
 	fallback  map[string][]string
 	apiKey    []byte
 	mux       *http.ServeMux
+	// passthrough: some provider forwards bodies as they came, and so
+	// requests are sketched before they are decoded.
+	passthrough bool
 
 	maxBody      int64
 	maxResp      int64
@@ -245,6 +248,9 @@ func newState(cfg Config, d *deps) (*state, error) {
 			continue
 		}
 		st.providers = append(st.providers, p)
+		for _, c := range p.chains {
+			st.passthrough = st.passthrough || c.passthrough()
+		}
 		st.byName[p.name] = p
 		if _, ok := st.byLower[strings.ToLower(p.name)]; !ok {
 			st.byLower[strings.ToLower(p.name)] = p

@@ -65,13 +65,57 @@ func (sk *sketch) request(body []byte) *Request {
 // least one byte; and the members around each message and tool take more
 // bytes than the 3 tokens charged for them.
 func (sk *sketch) tokensAtMost(body []byte, n int) bool {
+	return !sk.media && !sk.serverPrompt && bodyTokensAtMost(body, n)
+}
+
+// bodyTokensAtMost reports whether the token count of a request whose
+// body is body, and which holds no image, document or tool with a fixed
+// prompt, is certainly at most n (see sketch.tokensAtMost).
+func bodyTokensAtMost(body []byte, n int) bool {
 	switch {
-	case sk.media || sk.serverPrompt || len(body) > n:
+	case len(body) > n:
 		return false
 	case 3*len(body) <= n:
 		return true
 	}
 	return len(body)+2*highBytes(body) <= n
+}
+
+// mayHoldMedia reports whether a decoded request may hold what the token
+// count estimates regardless of its size, as sketch.media and
+// sketch.serverPrompt do for a sketch: an image or a document block, in a
+// message, the system prompt or a tool result (whose raw content is
+// suspected on any mention of one, or any \u escape, which could spell
+// one), or a tool with a fixed prompt.
+func mayHoldMedia(req *Request) bool {
+	blocks := func(c Content) bool {
+		for i := range c {
+			b := &c[i]
+			switch b.Type {
+			case "image", "document":
+				return true
+			}
+			if r := bytes.TrimSpace(b.Content); len(r) > 0 && r[0] != '"' &&
+				(bytes.Contains(r, []byte(`"image"`)) || bytes.Contains(r, []byte(`"document"`)) || bytes.Contains(r, []byte(`\u`))) {
+				return true
+			}
+		}
+		return false
+	}
+	if blocks(req.System) {
+		return true
+	}
+	for i := range req.Messages {
+		if blocks(req.Messages[i].Content) {
+			return true
+		}
+	}
+	for i := range req.Tools {
+		if t := &req.Tools[i]; t.IsServerTool() && serverToolTokens(t.Type) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // highBytes counts the bytes ≥ 0x80 of b.

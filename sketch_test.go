@@ -122,6 +122,8 @@ func FuzzSketch(f *testing.F) {
 	}
 	f.Add([]byte(`{"model":"claude-3-haiku","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}]}`))
 	f.Add([]byte(`{"model":"p,m","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":10},"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"hi"}]}`))
+	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"TYPE":"imag\u0065","source":{"type":"url","url":"u"}}]}]}]}`))
+	f.Add([]byte(`{"model":"m","max_tokens":5,"tools":[{"type":"computer_20250124","name":"computer","display_width_px":1,"display_height_px":1}],"messages":[{"role":"user","content":"hi"}]}`))
 	routers := sketchRouters(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkSketch(t, routers, b)
@@ -130,13 +132,26 @@ func FuzzSketch(f *testing.F) {
 
 func checkSketch(t *testing.T, routers []*state, body []byte) {
 	t.Helper()
-	sk, ok := sketchRequest(body)
-	if !ok {
-		return
-	}
 	req, err := parseMessages(body, false)
 	if err != nil {
 		return // the passthrough leaves content validation to Anthropic
+	}
+	count := NewTokenCounter(-1).Count(req)
+	if count > 0 && !mayHoldMedia(req) && bodyTokensAtMost(body, count-1) {
+		t.Fatalf("decoded request: token bound below the count %d (%d bytes)", count, len(body))
+	}
+	for _, st := range routers {
+		hr := httptest.NewRequest(http.MethodPost, "/v1/messages", nil)
+		want, werr := st.route(context.Background(), hr, req.Clone(), "")
+		got, gerr := st.routeInput(context.Background(), hr, &routeInput{req: req.Clone(), body: body}, "")
+		if (werr == nil) != (gerr == nil) || got.scenario != want.scenario || got.model != want.model {
+			t.Fatalf("threshold %d: with the bound, routes to %s %s (%v); counting, to %s %s (%v)", st.cfg.Router.LongContextThreshold,
+				got.scenario, got.model, gerr, want.scenario, want.model, werr)
+		}
+	}
+	sk, ok := sketchRequest(body)
+	if !ok {
+		return
 	}
 	if sk.model != req.Model || sk.maxTokens != req.MaxTokens || sk.stream != req.Stream || sk.messages != len(req.Messages) {
 		t.Fatalf("sketch %+v, decoded model %q max_tokens %d stream %v messages %d", sk, req.Model, req.MaxTokens, req.Stream, len(req.Messages))
@@ -162,8 +177,8 @@ func checkSketch(t *testing.T, routers []*state, body []byte) {
 	if hasRouterThinking(req) || extractSubagentTag(req.Clone()) != "" {
 		t.Fatal("sketch took a request the passthrough cannot forward as is")
 	}
-	if n := NewTokenCounter(-1).Count(req); n > 0 && sk.tokensAtMost(body, n-1) {
-		t.Fatalf("token bound below the count %d (%d bytes)", n, len(body))
+	if count > 0 && sk.tokensAtMost(body, count-1) {
+		t.Fatalf("token bound below the count %d (%d bytes)", count, len(body))
 	}
 	// Routing the sketch decides as routing the decoded request.
 	for _, st := range routers {
