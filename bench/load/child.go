@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -43,6 +44,11 @@ type childFlags struct {
 // once it listens. It runs until killed or sent SIGTERM.
 func runChild(cf childFlags) error {
 	raiseNoFile()
+	if cf.heapprof != "" {
+		// A finer sample than the default one per 512 KB, so that the
+		// profile shows what each open stream holds.
+		runtime.MemProfileRate = 4 << 10
+	}
 	var h http.Handler
 	var connState func(net.Conn, http.ConnState)
 	switch cf.role {
@@ -102,29 +108,75 @@ func withHeapProfile(h http.Handler, path string) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		var before runtime.MemStats
-		runtime.ReadMemStats(&before)
-		runtime.GC() // the profile shows the heap as of the last collection
-		var after runtime.MemStats
-		runtime.ReadMemStats(&after)
-		f, err := os.Create(path)
-		if err == nil {
-			err = pprof.Lookup("heap").WriteTo(f, 0)
-			f.Close()
+		p := path
+		if at := r.URL.Query().Get("at"); at != "" {
+			// ccr-openai.heap.pprof becomes ccr-openai.idle.heap.pprof.
+			p = strings.TrimSuffix(path, ".heap.pprof") + "." + at + ".heap.pprof"
 		}
-		if err == nil {
-			ms := func(m *runtime.MemStats) map[string]uint64 {
-				return map[string]uint64{"HeapAlloc": m.HeapAlloc, "HeapInuse": m.HeapInuse, "HeapIdle": m.HeapIdle,
-					"HeapReleased": m.HeapReleased, "StackInuse": m.StackInuse, "Sys": m.Sys, "NextGC": m.NextGC,
-					"Goroutines": uint64(runtime.NumGoroutine()), "NumGC": uint64(m.NumGC)}
-			}
-			b, _ := json.MarshalIndent(map[string]any{"before_gc": ms(&before), "after_gc": ms(&after)}, "", "  ")
-			err = os.WriteFile(path+".memstats.json", b, 0o644)
-		}
-		if err != nil {
+		if err := writeHeapProfile(p); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	})
+}
+
+// writeHeapProfile writes, as of a collection, a heap profile to path, the
+// goroutines to path.goroutines.txt and memory statistics to
+// path.memstats.json. It is a function of its own so that its MemStats
+// (5 KB each) are not in the frame of the handler wrapper, which every
+// request's stack carries: they would double what an open stream's
+// goroutine reserves.
+func writeHeapProfile(path string) error {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	runtime.GC() // the profile shows the heap as of the last collection
+	runtime.ReadMemStats(&after)
+	for _, p := range []struct {
+		name, suffix string
+		debug        int
+	}{{"heap", "", 0}, {"goroutine", ".goroutines.txt", 1}} {
+		f, err := os.Create(path + p.suffix)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, p.debug)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	scanned := stackMetrics()
+	// Each collection halves the stacks that use under a quarter of
+	// theirs: three more show how far they shrink.
+	var stacks []uint64
+	var m runtime.MemStats
+	for range 3 {
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		stacks = append(stacks, m.StackInuse)
+	}
+	ms := func(m *runtime.MemStats) map[string]uint64 {
+		return map[string]uint64{"HeapAlloc": m.HeapAlloc, "HeapInuse": m.HeapInuse, "HeapIdle": m.HeapIdle,
+			"HeapReleased": m.HeapReleased, "StackInuse": m.StackInuse, "Sys": m.Sys, "NextGC": m.NextGC,
+			"Goroutines": uint64(runtime.NumGoroutine()), "NumGC": uint64(m.NumGC)}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"before_gc": ms(&before), "after_gc": ms(&after), "stack": scanned,
+		"StackInuse_after_more_gcs": stacks}, "", "  ")
+	return os.WriteFile(path+".memstats.json", b, 0o644)
+}
+
+// stackMetrics returns the runtime's stack figures: the bytes of stack
+// the last collection scanned (in use, not reserved) and the size new
+// goroutines start with.
+func stackMetrics() map[string]uint64 {
+	samples := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(samples)
+	m := map[string]uint64{}
+	for _, s := range samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			m[s.Name] = s.Value.Uint64()
+		}
+	}
+	return m
 }
 
 // newBareProxy is the floor: a ReverseProxy that forwards the same bytes

@@ -48,7 +48,7 @@ func main() {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "a short run (under 30 s) for a quick look; the figures are noisier")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
-	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of both ccr processes and a heap profile while the long streams are open into `DIR`")
+	fs.StringVar(&o.profile, "profile", "", "write into `DIR` CPU profiles of the proxy and both ccr processes, and their heap profiles, goroutines and memory statistics when idle and while the long streams are open")
 	fs.IntVar(&o.streams, "streams", 1000, "concurrent long streams (-quick: half as many)")
 	fs.StringVar(&o.levels, "levels", "1,16,64,256", "the concurrency levels of the json phase")
 	fs.StringVar(&o.phases, "phases", "long,json,stream", "the phases to run: long (concurrent long streams), json (non-streaming), stream (20 and 200 chunks)")
@@ -204,6 +204,17 @@ func drive(ctx context.Context, o options) (*report, error) {
 	for _, t := range targets {
 		if t.proc != nil {
 			rep.IdleRSSKB[t.name] = t.proc.rss()
+		}
+	}
+	if o.profile != "" {
+		// The idle heap, to compare with the heap while the long streams
+		// are open.
+		for _, t := range targets {
+			if t.proc != nil {
+				if _, err := t.proc.get(ctx, "/_bench/heap?at=idle"); err != nil {
+					return nil, fmt.Errorf("%s: idle heap profile: %w", t.name, err)
+				}
+			}
 		}
 	}
 
