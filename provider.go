@@ -252,6 +252,30 @@ func (r *upstreamRequestReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeTo writes to w up to limit of the bytes not yet read, straight from
+// the body's bytes, and returns how many it wrote. The write happens
+// outside the lock, which release and Close take: the bytes stay valid
+// while it holds them, even if the body drops them meanwhile.
+func (r *upstreamRequestReader) writeTo(w io.Writer, limit int64) (int64, error) {
+	r.u.mu.Lock()
+	var b []byte
+	if !r.closed && r.off < len(r.u.b) {
+		b = r.u.b[r.off:]
+	}
+	r.u.mu.Unlock()
+	if int64(len(b)) > limit {
+		b = b[:limit]
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, err := w.Write(b)
+	r.u.mu.Lock()
+	r.off += n
+	r.u.mu.Unlock()
+	return int64(n), err
+}
+
 func (r *upstreamRequestReader) Close() error {
 	r.u.mu.Lock()
 	defer r.u.mu.Unlock()
@@ -369,6 +393,9 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 type transports struct {
 	mu sync.Mutex
 	m  map[string]*http.Transport
+	// bufs holds the 32 KB buffers that connections copy request bodies
+	// through (see bodyConn).
+	bufs sync.Pool
 }
 
 func (ts *transports) get(proxy string) (*http.Transport, error) {
@@ -382,7 +409,14 @@ func (ts *transports) get(proxy string) (*http.Transport, error) {
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
 	t.ForceAttemptHTTP2 = true
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &bodyConn{Conn: c, bufs: &ts.bufs}, nil
+	}
 	t.TLSHandshakeTimeout = 15 * time.Second
 	t.ExpectContinueTimeout = 0
 	// Small connection buffers: a body larger than them is read and
@@ -402,6 +436,39 @@ func (ts *transports) get(proxy string) (*http.Transport, error) {
 	}
 	ts.m[proxy] = t
 	return t, nil
+}
+
+// bodyConn is a connection to an upstream that sends request bodies
+// without a buffer of their own. The transport hands a body (after the
+// first bytes, which share a buffer with the headers) to the connection's
+// ReadFrom, wrapped in an io.LimitedReader of its Content-Length;
+// net.TCPConn's ReadFrom would copy it through a new 32 KB buffer, a
+// third of what a request allocates. A body made by newRequest is written
+// straight from its bytes; any other through a buffer from a pool. (Over
+// TLS the transport writes to a tls.Conn, which has no ReadFrom; over
+// HTTP/2 it copies bodies through pooled buffers of its own.)
+type bodyConn struct {
+	net.Conn
+	bufs *sync.Pool // of *[]byte
+}
+
+func (c *bodyConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if br, ok := lr.R.(*upstreamRequestReader); ok {
+			n, err := br.writeTo(c.Conn, lr.N)
+			lr.N -= n
+			return n, err
+		}
+	}
+	bp, _ := c.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 32<<10)
+		bp = &b
+	}
+	defer c.bufs.Put(bp)
+	// The struct hides the connection's own ReadFrom, which would
+	// allocate.
+	return io.CopyBuffer(struct{ io.Writer }{c.Conn}, r, *bp)
 }
 
 // semaphores shares providers' concurrency slots between config

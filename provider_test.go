@@ -1,9 +1,15 @@
 package ccr
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -95,4 +101,108 @@ func TestUpstreamRequestBodyReleased(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBodyConn checks that upstream connections send request bodies
+// whole and without allocating a copy buffer per body: those made by
+// newRequest straight from their bytes, any other through a pooled buffer.
+func TestBodyConn(t *testing.T) {
+	t.Parallel()
+	body := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80 KB: more than one copy buffer
+	t.Run("through the transport", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			sum := sha256.Sum256(b)
+			fmt.Fprintf(w, "%d %x", len(b), sum)
+		}))
+		t.Cleanup(srv.Close)
+		var ts transports
+		tr, err := ts.get("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tr.CloseIdleConnections)
+		p := &provider{name: "p", baseURL: srv.URL}
+		sum := sha256.Sum256(body)
+		want := fmt.Sprintf("%d %x", len(body), sum)
+		for _, tc := range []struct {
+			name string
+			req  func() *http.Request
+		}{
+			{"newRequest", func() *http.Request {
+				r, err := p.newRequest(t.Context(), &UpstreamRequest{Body: body}, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}},
+			{"other body", func() *http.Request {
+				r, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}},
+		} {
+			for range 3 { // a new connection, then reused ones
+				resp, err := tr.RoundTrip(tc.req())
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(got) != want {
+					t.Fatalf("%s: upstream received %s; want %s", tc.name, got, want)
+				}
+			}
+		}
+	})
+}
+
+// TestBodyConnAllocations checks that a body costs its connection no copy
+// buffer. It does not run in parallel: it counts the bytes the process
+// allocates.
+func TestBodyConnAllocations(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 5000)
+	var bufs sync.Pool
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	c := &bodyConn{Conn: a, bufs: &bufs}
+	go io.Copy(io.Discard, b)
+	p := &provider{name: "p", baseURL: "http://127.0.0.1:1"}
+	up := &UpstreamRequest{Body: body}
+	for _, tc := range []struct {
+		name string
+		src  func() io.Reader
+	}{
+		{"newRequest", func() io.Reader {
+			r, err := p.newRequest(t.Context(), up, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &io.LimitedReader{R: r.Body, N: r.ContentLength}
+		}},
+		{"other body", func() io.Reader { return &io.LimitedReader{R: bytes.NewReader(body), N: int64(len(body))} }},
+	} {
+		send := func() {
+			n, err := c.ReadFrom(tc.src())
+			if err != nil || n != int64(len(body)) {
+				t.Fatalf("%s: ReadFrom = %d, %v; want %d, nil", tc.name, n, err, len(body))
+			}
+		}
+		send() // the pool's buffer, io.Discard's
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		const n = 20
+		for range n {
+			send()
+		}
+		runtime.ReadMemStats(&m1)
+		// newRequest allocates a request of a few hundred bytes; a copy
+		// buffer would add 32 KB.
+		if per := (m1.TotalAlloc - m0.TotalAlloc) / n; per > 4<<10 {
+			t.Errorf("%s: %d bytes allocated per body; want under 4 KB", tc.name, per)
+		}
+	}
 }
