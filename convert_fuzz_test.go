@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -142,32 +143,60 @@ var sseSeeds = []string{
 	"\xEF\xBB\xBFdata: bom\n\n",
 	"\xEF\xBB\xBF\xEF\xBB\xBFdata: two boms\n\n",
 	"\xEF\xBBdata: half a bom\n\n",
+	strings.Repeat("event: content_block_delta\ndata: {\"delta\":{\"text\":\"a few words\"}}\n\n", 40),
+	"data: " + strings.Repeat("long ", 700) + "\r\n\r\ndata: after\r\n\r\n",
 }
 
-// FuzzSSEReaderReference checks SSEReader against refSSE, whole and one byte at a
-// time, with and without DispatchAtEOF, with a small line limit, and that
-// writing the events back and reading them again gives the same events.
+// burstReader returns its input in reads of the given sizes in turn, so
+// that an SSEReader sees quiet stretches and bursts.
+type burstReader struct {
+	r     io.Reader
+	sizes []int
+	i     int
+}
+
+func (b *burstReader) Read(p []byte) (int, error) {
+	n := b.sizes[b.i%len(b.sizes)]
+	b.i++
+	return b.r.Read(p[:min(n, len(p))])
+}
+
+// FuzzSSEReaderReference checks SSEReader against refSSE, whole, one byte
+// at a time, and in bursts of varied sizes through a reader that borrows
+// its burst buffer from a pool, with and without DispatchAtEOF, with a
+// small line limit, and that writing the events back and reading them
+// again gives the same events.
 func FuzzSSEReaderReference(f *testing.F) {
 	for _, s := range sseSeeds {
 		f.Add([]byte(s))
 	}
+	var slabs slabPool // shared by the runs, as a Router's is by its streams
+	// Read sizes around the small buffer's and the slab's: quiet
+	// stretches, bursts that fill the small buffer, bursts larger than a
+	// slab.
+	paces := [][]int{{511, 1, 700, 2048}, {512, 5000}, {3, 513, 2048, 1}}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, atEOF := range []bool{false, true} {
 			for _, max := range []int{DefaultMaxLineBytes, 64} {
 				want, tooLong := refSSE(in, atEOF, max)
-				for _, oneByte := range []bool{false, true} {
-					var src io.Reader = bytes.NewReader(in)
-					if oneByte {
-						src = iotest.OneByteReader(src)
+				for _, mode := range []string{"whole", "one byte", "bursts 0", "bursts 1", "bursts 2"} {
+					var r *SSEReader
+					switch mode {
+					case "whole":
+						r = NewSSEReader(bytes.NewReader(in))
+					case "one byte":
+						r = NewSSEReader(iotest.OneByteReader(bytes.NewReader(in)))
+					default:
+						pace := paces[mode[len(mode)-1]-'0']
+						r = newPooledSSEReader(&burstReader{r: bytes.NewReader(in), sizes: pace}, &slabs)
 					}
-					r := NewSSEReader(src)
 					r.DispatchAtEOF, r.MaxLineBytes = atEOF, max
 					got, err := readEventsMax(r, len(in)+1)
 					if tooLong != errors.Is(err, ErrLineTooLong) || err != nil && !tooLong {
-						t.Fatalf("atEOF=%v max=%d oneByte=%v: err %v; reference too long: %v", atEOF, max, oneByte, err, tooLong)
+						t.Fatalf("atEOF=%v max=%d %s: err %v; reference too long: %v", atEOF, max, mode, err, tooLong)
 					}
 					if !eventsEqual(got, want, true) {
-						t.Fatalf("atEOF=%v max=%d oneByte=%v:\n got %q\nwant %q", atEOF, max, oneByte, got, want)
+						t.Fatalf("atEOF=%v max=%d %s:\n got %q\nwant %q", atEOF, max, mode, got, want)
 					}
 					if _, err2 := r.ReadEvent(); err2 == nil {
 						t.Fatalf("ReadEvent after the end returned an event")

@@ -581,7 +581,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 // hubStream returns the converted event stream of an upstream body, with
 // the chain's stream hooks applied. They get the request's stream view.
 func (x *exchange) hubStream(ch *chain, req *Request, body io.Reader) EventReader {
-	sse := NewSSEReader(body)
+	sse := newPooledSSEReader(body, &x.st.d.sseSlabs)
 	sse.DispatchAtEOF = true
 	sse.MaxLineBytes = x.st.maxEvent
 	req = streamView(req)

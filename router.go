@@ -44,6 +44,7 @@ type deps struct {
 	trail      *requestTrail
 	transports transports
 	semaphores semaphores
+	sseSlabs   slabPool
 	start      time.Time
 	now        func() time.Time
 

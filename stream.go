@@ -1,7 +1,6 @@
 package ccr
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -61,10 +60,19 @@ type SSEReader struct {
 	// line is missing at end of input, as upstreams that omit it expect.
 	DispatchAtEOF bool
 
-	r       *bufio.Reader
-	line    []byte
-	skipLF  bool // the previous line ended in '\r': a following '\n' belongs to it
-	begun   bool // the first bytes were checked for a BOM
+	src   io.Reader
+	buf   []byte // the input read and not yet consumed is buf[pos:end]
+	pos   int
+	end   int
+	rerr  error     // the error of the last read, once its bytes are consumed
+	full  bool      // the last read filled buf: more input is probably waiting
+	small [512]byte // the buffer while the stream is quiet
+	slab  *[]byte   // a slabSize buffer held while input comes in bursts
+	slabs *slabPool // nil: keep the slab once taken
+
+	line    []byte // a line that spans reads
+	skipLF  bool   // the previous line ended in '\r': a following '\n' belongs to it
+	begun   bool   // the first bytes were checked for a BOM
 	err     error
 	data    []byte
 	hasData bool
@@ -72,11 +80,39 @@ type SSEReader struct {
 	id      string
 }
 
+// slabSize is the size of an SSEReader's read buffer while input comes in
+// bursts.
+const slabSize = 2 << 10
+
+// slabPool holds the burst buffers of SSEReaders between bursts. Its zero
+// value is ready to use.
+type slabPool struct{ p sync.Pool }
+
+func (sp *slabPool) get() *[]byte {
+	if b, ok := sp.p.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, slabSize)
+	return &b
+}
+
+func (sp *slabPool) put(b *[]byte) { sp.p.Put(b) }
+
 // NewSSEReader returns an SSEReader reading from r.
 func NewSSEReader(r io.Reader) *SSEReader {
-	// A small buffer: a line longer than it is gathered in s.line, and a
-	// thousand open streams each hold one.
-	return &SSEReader{r: bufio.NewReaderSize(r, 2<<10)}
+	s := &SSEReader{src: r}
+	s.buf = s.small[:0]
+	return s
+}
+
+// newPooledSSEReader returns an SSEReader that borrows its burst buffer
+// from slabs and gives it back before it waits on a quiet stream: a
+// thousand open streams, quiet most of the time, then hold a small buffer
+// each rather than a slab.
+func newPooledSSEReader(r io.Reader, slabs *slabPool) *SSEReader {
+	s := NewSSEReader(r)
+	s.slabs = slabs
+	return s
 }
 
 // ReadEvent returns the next event. See [EventReader].
@@ -159,16 +195,14 @@ func (s *SSEReader) field(line []byte) {
 
 // readLine returns the next line without its terminator. The returned slice
 // is valid until the next call. Lines end in "\n", "\r\n" or a lone "\r";
-// the input is scanned in place, so a lone "\r" costs nothing extra.
+// the input is scanned in place, and a line that ends in the bytes of one
+// read is returned without a copy.
 func (s *SSEReader) readLine() ([]byte, error) {
-	max := s.MaxLineBytes
-	if max <= 0 {
-		max = DefaultMaxLineBytes
-	}
+	max := s.maxLine()
 	s.line = s.line[:0]
 	for {
-		if s.r.Buffered() == 0 {
-			if _, err := s.r.Peek(1); err != nil {
+		if s.pos == s.end {
+			if err := s.fill(); err != nil {
 				if err != io.EOF {
 					return nil, err
 				}
@@ -184,23 +218,22 @@ func (s *SSEReader) readLine() ([]byte, error) {
 				return nil, io.EOF
 			}
 		}
-		buf, _ := s.r.Peek(s.r.Buffered())
 		if !s.begun {
 			s.begun = true
-			if bytes.HasPrefix(bom, buf[:min(len(buf), len(bom))]) {
-				// The stream may start with a UTF-8 BOM, which is not
-				// part of the first field name.
-				if b, err := s.r.Peek(len(bom)); err == nil && bytes.Equal(b, bom) {
-					s.r.Discard(len(bom))
-					continue
-				}
-				buf, _ = s.r.Peek(s.r.Buffered())
+			// The stream may start with a UTF-8 BOM, which is not part of
+			// the first field name.
+			for s.end-s.pos < len(bom) && bytes.HasPrefix(bom, s.buf[s.pos:s.end]) && s.fill() == nil {
+			}
+			if bytes.HasPrefix(s.buf[s.pos:s.end], bom) {
+				s.pos += len(bom)
+				continue
 			}
 		}
+		buf := s.buf[s.pos:s.end]
 		if s.skipLF {
 			s.skipLF = false
 			if buf[0] == '\n' {
-				s.r.Discard(1)
+				s.pos++
 				continue
 			}
 		}
@@ -217,16 +250,80 @@ func (s *SSEReader) readLine() ([]byte, error) {
 				return nil, ErrLineTooLong
 			}
 			s.line = append(s.line, buf...)
-			s.r.Discard(len(buf))
+			s.pos = s.end
 			continue
 		}
 		if len(s.line)+i > max {
 			return nil, ErrLineTooLong
 		}
-		s.line = append(s.line, buf[:i]...)
 		s.skipLF = buf[i] == '\r' // a following '\n' belongs to this line
-		s.r.Discard(i + 1)
-		return s.line, nil
+		s.pos += i + 1
+		if len(s.line) == 0 {
+			return buf[:i], nil
+		}
+		line := append(s.line, buf[:i]...)
+		s.line = line
+		if cap(line) > slabSize {
+			s.line = nil // a long line is not kept for the rest of the stream
+		}
+		return line, nil
+	}
+}
+
+// fill reads more input after what is pending (which is nothing, except
+// while a BOM is checked). It returns an error only once no input is
+// left; the error that came with the last bytes waits until then.
+//
+// Into what it reads depends on the stream's pace. Waiting on a quiet
+// stream, the reader holds its small buffer only; after a read that filled
+// its buffer, more input is probably waiting, and it reads into a slab,
+// which it gives back (to slabs, if set) before a read that may wait.
+func (s *SSEReader) fill() error {
+	if s.rerr != nil {
+		return s.rerr
+	}
+	if s.pos == s.end {
+		s.pos, s.end = 0, 0
+		switch {
+		case s.full && s.slab == nil:
+			if s.slabs != nil {
+				s.slab = s.slabs.get()
+			} else {
+				b := make([]byte, slabSize)
+				s.slab = &b
+			}
+			s.buf = *s.slab
+		case !s.full:
+			s.dropSlab()
+		}
+		s.buf = s.buf[:cap(s.buf)]
+	}
+	for range 100 {
+		n, err := s.src.Read(s.buf[s.end:])
+		s.end += n
+		s.full = s.end == len(s.buf)
+		if err != nil {
+			s.rerr = err
+		}
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			s.dropSlab()
+			return err
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	s.dropSlab()
+	return s.rerr
+}
+
+// dropSlab gives the slab back to the pool, if there is one.
+func (s *SSEReader) dropSlab() {
+	if s.slab != nil && s.slabs != nil {
+		s.slabs.put(s.slab)
+		s.slab = nil
+		s.buf = s.small[:]
 	}
 }
 

@@ -3,9 +3,11 @@ package ccr
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +111,57 @@ func TestSSEReaderLoneCRLinear(t *testing.T) {
 	got, err := sseEvents(strings.NewReader(in), false, 0)
 	if err != nil || len(got) != 100000 {
 		t.Fatalf("%d events, err %v", len(got), err)
+	}
+}
+
+// scriptedReader returns its chunks one per Read and records, for each
+// Read, how much room the reader offered and whether it held a slab then.
+type scriptedReader struct {
+	chunks [][]byte
+	r      *SSEReader
+	reads  []string
+}
+
+func (s *scriptedReader) Read(p []byte) (int, error) {
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	s.reads = append(s.reads, fmt.Sprintf("%d slab=%v", len(p), s.r.slab != nil))
+	n := copy(p, s.chunks[0])
+	if s.chunks[0] = s.chunks[0][n:]; len(s.chunks[0]) == 0 {
+		s.chunks = s.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestSSEReaderSlab checks that a pooled reader borrows a slab for a burst
+// and gives it back before it waits on a quiet stream: what it holds while
+// a stream is open is its small buffer.
+func TestSSEReaderSlab(t *testing.T) {
+	t.Parallel()
+	ev := []byte("event: content_block_delta\ndata: {\"delta\":{\"text\":\"word\"}}\n\n")
+	burst := bytes.Repeat(ev, 3000/len(ev)+1)
+	src := &scriptedReader{chunks: [][]byte{ev, burst, ev, ev}}
+	var slabs slabPool
+	r := newPooledSSEReader(src, &slabs)
+	src.r = r
+	events, err := readEvents(r)
+	if err != nil || len(events) != 3+len(burst)/len(ev) {
+		t.Fatalf("%d events, %v; want %d", len(events), err, 3+len(burst)/len(ev))
+	}
+	want := []string{
+		"512 slab=false", // quiet: the small buffer
+		"512 slab=false", // the burst fills it
+		"2048 slab=true", // the rest of the burst: a slab
+		"2048 slab=true", // which is still full
+		"512 slab=false", // the burst is over: slab given back
+		"512 slab=false",
+	}
+	if !slices.Equal(src.reads, want) {
+		t.Errorf("reads:\n got %q\nwant %q", src.reads, want)
+	}
+	if r.slab != nil {
+		t.Error("slab kept after the end of the stream")
 	}
 }
 
