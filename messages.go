@@ -623,6 +623,7 @@ func (x *exchange) writeStream(src EventReader) error {
 	if err != nil {
 		return err
 	}
+	sw.slabs = &x.st.d.sseSlabs
 	x.sw = sw
 	// Committed: no other attempt will need the request, which would
 	// otherwise stay in memory for as long as the stream runs.

@@ -342,6 +342,9 @@ type SSEWriter struct {
 	closed  bool
 	pending bool // written and not yet flushed
 	buf     []byte
+	// slabs, if set, lends the buffer events are encoded in for the time
+	// of a write, so that an open stream holds none between events.
+	slabs *slabPool
 }
 
 // NewSSEWriter returns an SSEWriter for w. It returns an error if no writer
@@ -424,8 +427,19 @@ func (sw *SSEWriter) writeNoFlush(ev Event) error {
 		sw.w.WriteHeader(http.StatusOK)
 		sw.started = true
 	}
-	sw.buf = AppendEvent(sw.buf[:0], ev)
-	if _, err := sw.w.Write(sw.buf); err != nil {
+	if sw.slabs == nil {
+		sw.buf = AppendEvent(sw.buf[:0], ev)
+		if _, err := sw.w.Write(sw.buf); err != nil {
+			return err
+		}
+		sw.pending = true
+		return nil
+	}
+	slab := sw.slabs.get()
+	b := AppendEvent((*slab)[:0], ev) // a larger event leaves the slab as it was
+	_, err := sw.w.Write(b)
+	sw.slabs.put(slab)
+	if err != nil {
 		return err
 	}
 	sw.pending = true

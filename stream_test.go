@@ -212,34 +212,45 @@ type wrapped struct{ http.ResponseWriter }
 func (w wrapped) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func TestSSEWriter(t *testing.T) {
-	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
-	rec.Header().Set("Content-Length", "12")
-	sw, err := NewSSEWriter(wrapped{rec}) // found through Unwrap
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sw.Started() {
-		t.Fatal("Started before any write")
-	}
-	evs := []Event{{Type: "ping", Data: []byte(`{"type":"ping"}`)}, {Type: "message_stop", Data: []byte(`{"type":"message_stop"}`)}}
-	for _, ev := range evs {
-		if err := sw.WriteEvent(ev); err != nil {
+	big := Event{Type: "content_block_delta", Data: bytes.Repeat([]byte("xyz\n"), slabSize/3)} // more than a slab
+	evs := []Event{{Type: "ping", Data: []byte(`{"type":"ping"}`)}, big, {Type: "message_stop", Data: []byte(`{"type":"message_stop"}`)}}
+	var slabs slabPool
+	for _, pooled := range []bool{false, true} {
+		rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+		rec.Header().Set("Content-Length", "12")
+		sw, err := NewSSEWriter(wrapped{rec}) // found through Unwrap
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if !sw.Started() || rec.Code != 200 {
-		t.Errorf("Started %v, code %d", sw.Started(), rec.Code)
-	}
-	h := rec.Header()
-	if h.Get("Content-Type") != "text/event-stream" || h.Get("Cache-Control") != "no-cache" || h.Get("Content-Length") != "" {
-		t.Errorf("headers = %v", h)
-	}
-	want := string(AppendEvent(AppendEvent(nil, evs[0]), evs[1]))
-	if rec.Body.String() != want {
-		t.Errorf("body = %q, want %q", rec.Body.String(), want)
-	}
-	if rec.flushes != 2 || rec.bodyAt[0] != len(AppendEvent(nil, evs[0])) {
-		t.Errorf("flushes = %d at %v; want one after each event", rec.flushes, rec.bodyAt)
+		if pooled {
+			sw.slabs = &slabs // encoding in borrowed buffers, as the Router's writers do
+		}
+		if sw.Started() {
+			t.Fatal("Started before any write")
+		}
+		var want []byte
+		for _, ev := range evs {
+			if err := sw.WriteEvent(ev); err != nil {
+				t.Fatal(err)
+			}
+			want = AppendEvent(want, ev)
+		}
+		if !sw.Started() || rec.Code != 200 {
+			t.Errorf("pooled=%v: Started %v, code %d", pooled, sw.Started(), rec.Code)
+		}
+		h := rec.Header()
+		if h.Get("Content-Type") != "text/event-stream" || h.Get("Cache-Control") != "no-cache" || h.Get("Content-Length") != "" {
+			t.Errorf("pooled=%v: headers = %v", pooled, h)
+		}
+		if rec.Body.String() != string(want) {
+			t.Errorf("pooled=%v: body = %q, want %q", pooled, rec.Body.String(), want)
+		}
+		if rec.flushes != 3 || rec.bodyAt[0] != len(AppendEvent(nil, evs[0])) {
+			t.Errorf("pooled=%v: flushes = %d at %v; want one after each event", pooled, rec.flushes, rec.bodyAt)
+		}
+		if pooled && sw.buf != nil {
+			t.Error("a writer with slabs kept a buffer")
+		}
 	}
 
 	if _, err := NewSSEWriter(&noFlush{h: http.Header{}}); err == nil {
