@@ -420,8 +420,10 @@ func (ts *transports) get(proxy string) (*http.Transport, error) {
 	t.TLSHandshakeTimeout = 15 * time.Second
 	t.ExpectContinueTimeout = 0
 	// Small connection buffers: a body larger than them is read and
-	// written past them, and every open stream holds one of each.
-	t.ReadBufferSize, t.WriteBufferSize = 2<<10, 2<<10
+	// written past them, and every open stream holds one of each. The
+	// write buffer takes a request's headers (half a kilobyte, typically)
+	// and the first bytes of its body, which goes out past it.
+	t.ReadBufferSize, t.WriteBufferSize = 2<<10, 1<<10
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil {
