@@ -29,6 +29,7 @@ import (
 
 	"github.com/ccrgo/ccr"
 	"github.com/ccrgo/ccr/bench/internal/benchdata"
+	"github.com/ccrgo/ccr/internal/gctune"
 )
 
 // childFlags are the hidden flags of a child process.
@@ -59,6 +60,8 @@ func runChild(cf childFlags) error {
 	case "proxy":
 		h = newBareProxy(cf.upstream)
 	case "ccr":
+		// The collector as the ccr binary tunes it (server/main.go).
+		defer gctune.Start(os.Getenv)()
 		rt, err := newCCR(cf.upstream, cf.format)
 		if err != nil {
 			return err
