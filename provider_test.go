@@ -164,6 +164,9 @@ func TestBodyConn(t *testing.T) {
 // buffer. It does not run in parallel: it counts the bytes the process
 // allocates.
 func TestBodyConnAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes pools drop buffers")
+	}
 	body := bytes.Repeat([]byte("0123456789abcdef"), 5000)
 	var bufs sync.Pool
 	a, b := net.Pipe()
