@@ -253,27 +253,43 @@ func (r *upstreamRequestReader) Read(p []byte) (int, error) {
 }
 
 // writeTo writes to w up to limit of the bytes not yet read, straight from
-// the body's bytes, and returns how many it wrote. The write happens
-// outside the lock, which release and Close take: the bytes stay valid
-// while it holds them, even if the body drops them meanwhile.
+// the body's parts (in one writev on a TCP connection), and returns how
+// many it wrote. The write happens outside the lock, which release and
+// Close take: the parts stay valid while it holds them, even if the body
+// drops them meanwhile.
 func (r *upstreamRequestReader) writeTo(w io.Writer, limit int64) (int64, error) {
 	r.u.mu.Lock()
-	var b []byte
-	if !r.closed && r.off < len(r.u.b) {
-		b = r.u.b[r.off:]
+	var bufs net.Buffers
+	if !r.closed {
+		for i := r.part; i < len(r.u.parts) && limit > 0; i++ {
+			b := r.u.parts[i]
+			if i == r.part {
+				b = b[r.off:]
+			}
+			if int64(len(b)) > limit {
+				b = b[:limit]
+			}
+			if len(b) > 0 {
+				bufs = append(bufs, b)
+				limit -= int64(len(b))
+			}
+		}
 	}
 	r.u.mu.Unlock()
-	if int64(len(b)) > limit {
-		b = b[:limit]
-	}
-	if len(b) == 0 {
+	if len(bufs) == 0 {
 		return 0, nil
 	}
-	n, err := w.Write(b)
+	n, err := bufs.WriteTo(w)
 	r.u.mu.Lock()
-	r.off += n
-	r.u.mu.Unlock()
-	return int64(n), err
+	defer r.u.mu.Unlock()
+	for left := n; left > 0 && r.part < len(r.u.parts); {
+		c := min(left, int64(len(r.u.parts[r.part])-r.off))
+		left -= c
+		if r.off += int(c); r.off >= len(r.u.parts[r.part]) {
+			r.part, r.off = r.part+1, 0
+		}
+	}
+	return n, err
 }
 
 func (r *upstreamRequestReader) Close() error {

@@ -137,6 +137,16 @@ func TestBodyConn(t *testing.T) {
 				}
 				return r
 			}},
+			{"newRequest in parts", func() *http.Request {
+				// The first part ends inside the transport's write buffer,
+				// an empty part on the way.
+				parts := [][]byte{body[:700], body[700:50000], nil, body[50000:]}
+				r, err := p.newRequest(t.Context(), &UpstreamRequest{parts: parts}, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}},
 			{"other body", func() *http.Request {
 				r, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, bytes.NewReader(body))
 				if err != nil {
