@@ -79,10 +79,11 @@ type options struct {
 func serve(ctx context.Context, o options, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The collector's allowance for garbage: a fixed 16 MiB rather than as
-	// much again as is live, so that open streams cost what they hold
-	// (README, "Memory"). GOGC or GOMEMLIMIT in the environment, which
-	// the runtime reads, turn this off.
+	// The collector's allowance for garbage: 8 MiB (or a quarter of the
+	// live heap) rather than as much again as is live, so that open
+	// streams cost about what they hold (README, "Memory"). GOGC or
+	// GOMEMLIMIT in the environment, which the runtime reads, turn this
+	// off.
 	defer gctune.Start(os.Getenv)()
 	cfg, warnings, err := ccr.LoadConfig(o.configPath, getenv)
 	for _, w := range warnings {

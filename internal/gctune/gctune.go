@@ -4,10 +4,12 @@
 // Go's default (GOGC=100) lets the heap grow between collections by as much
 // as is live, plus the goroutine stacks: a server holding a thousand open
 // streams, which are mostly live memory, may then take twice their memory.
-// A tuned server lets the heap grow by a fixed allowance instead, or by
-// half of what is live once that is larger: memory grows with open streams
-// by what they hold, and collections are no more frequent than with the
-// default while the live heap is small, as it is for short requests.
+// A tuned server lets the heap grow by a fixed allowance instead, or by a
+// quarter of what is live once that is larger: memory grows with open
+// streams by little more than what they hold, and collections come about as
+// often as with the default while the live heap is small, as it is for
+// short requests. The price is more frequent collections while many
+// streams are open and new requests keep coming.
 package gctune
 
 import (
@@ -19,7 +21,7 @@ import (
 )
 
 // Allowance is the least the heap may grow by between collections.
-const Allowance = 16 << 20
+const Allowance = 8 << 20
 
 // Start tunes the collector after every collection, unless the GOGC or
 // GOMEMLIMIT environment variable (read with getenv) is set: then the user
@@ -95,15 +97,15 @@ func (t *tuner) tune() bool {
 	return true
 }
 
-// Percent returns the GOGC under which the heap grows by
-// max(Allowance, live/2) before the next collection. Go lets it grow by
-// GOGC percent of the live heap plus the scanned stacks and globals.
+// Percent returns the GOGC under which the heap grows by Allowance before
+// the next collection, or by a quarter of what is live, stacks and globals
+// included, once that is more (GOGC=25). Go lets the heap grow by GOGC
+// percent of the live heap plus the scanned stacks and globals.
 func Percent(live, stacks, globals uint64) int {
-	allowance := max(Allowance, live/2)
 	base := max(live+stacks+globals, 1)
-	p := math.Round(100 * float64(allowance) / float64(base))
+	p := math.Round(100 * float64(Allowance) / float64(base))
 	// Go also keeps the heap goal at least 4 MiB × GOGC/100: the upper
 	// bound keeps that floor within the allowance while next to nothing is
-	// live. The lower one is for a heap of unusually large stacks.
+	// live.
 	return int(min(max(p, 25), 100*Allowance/(4<<20)))
 }

@@ -14,16 +14,17 @@ func TestPercent(t *testing.T) {
 		live, stacks, globals uint64
 		want                  int
 	}{
-		// The allowance over next to nothing would be GOGC 16000; Go's
+		// The allowance over next to nothing would be GOGC 8000; Go's
 		// 4 MiB × GOGC/100 floor then makes the goal the allowance.
-		{"start", 100 << 10, 0, 100 << 10, 400},
+		{"start", 100 << 10, 0, 100 << 10, 200},
 		// Idle, the tokenizer loaded: the heap may grow by the allowance.
-		{"idle", 5*mb + mb/2, 30 << 10, mb / 2, 265},
-		// 1,000 open streams: still the fixed allowance, under two fifths
-		// of the growth GOGC=100 would allow.
-		{"1000 streams", 33 * mb, 10 * mb, mb / 2, 38},
-		// Beyond it, half of the live heap.
-		{"4000 streams", 120 * mb, 40 * mb, mb / 2, 37},
+		{"idle", 5*mb + mb/2, 30 << 10, mb / 2, 133},
+		// 500 open streams: still the allowance, a third of the growth
+		// GOGC=100 would allow.
+		{"500 streams", 19 * mb, 5 * mb, mb / 2, 33},
+		// Beyond it, a quarter of the live heap and stacks.
+		{"1000 streams", 36 * mb, 10 * mb, mb / 2, 25},
+		{"4000 streams", 120 * mb, 40 * mb, mb / 2, 25},
 		{"stacks galore", 40 * mb, 400 * mb, 0, 25},
 	} {
 		if got := Percent(tc.live, tc.stacks, tc.globals); got != tc.want {
@@ -57,8 +58,8 @@ func TestStartTunesAfterEachCollection(t *testing.T) {
 		}
 	}
 	// This test binary has next to nothing live: the upper bound.
-	if p != 400 {
-		t.Errorf("GOGC = %d after a collection; want 400", p)
+	if p != 200 {
+		t.Errorf("GOGC = %d after a collection; want 200", p)
 	}
 	stop()
 	if p := gcPercent(); p != before {
