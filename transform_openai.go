@@ -1512,7 +1512,8 @@ func (t *openAI) TransformStream(ctx context.Context, req *Request, src EventRea
 	return &openAIStream{
 		t:       t,
 		ctx:     ctx,
-		req:     req,
+		model:   clientModel(req),
+		stops:   req.StopSequences,
 		src:     src,
 		names:   newToolNames(req.Tools),
 		byIndex: map[int]*oaStreamTool{},
@@ -1537,7 +1538,8 @@ type oaStreamTool struct {
 type openAIStream struct {
 	t     *openAI
 	ctx   context.Context
-	req   *Request
+	model string   // the client's
+	stops []string // the request's stop sequences
 	src   EventReader
 	names *toolNames
 	b     eventBuilder
@@ -1629,7 +1631,7 @@ func (s *openAIStream) onEvent(ev Event) {
 		return
 	}
 	if !s.b.started {
-		s.b.start(s.t.messageID(ch.ID), clientModel(s.req), Usage{})
+		s.b.start(s.t.messageID(ch.ID), s.model, Usage{})
 	}
 	if ch.Usage != nil {
 		s.usage = ch.Usage
@@ -1644,7 +1646,7 @@ func (s *openAIStream) onEvent(ev Event) {
 	}
 	if c.FinishReason != "" {
 		s.finish = c.FinishReason
-		s.matched = matchedStop(c.StopReason, s.req.StopSequences)
+		s.matched = matchedStop(c.StopReason, s.stops)
 	}
 }
 
@@ -1816,7 +1818,7 @@ func (s *openAIStream) finalize() {
 			s.err = &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "upstream returned an empty stream", Err: fmt.Errorf("openai: no chunk before end of stream: %w", ErrTruncated)}
 			return
 		}
-		s.b.start(s.t.messageID(""), clientModel(s.req), Usage{})
+		s.b.start(s.t.messageID(""), s.model, Usage{})
 	}
 	if s.finish == "" && !s.sawDone {
 		s.err = &Error{Status: http.StatusBadGateway, Type: "api_error", Message: "upstream stream ended before completion", Err: fmt.Errorf("openai: stream ended without finish_reason or [DONE]: %w", ErrTruncated)}
