@@ -121,6 +121,14 @@ func mayHoldMedia(req *Request) bool {
 // highBytes counts the bytes ≥ 0x80 of b.
 func highBytes(b []byte) int {
 	n := 0
+	for len(b) >= 32 { // mostly ASCII: four words at a time, counted only when one has a high byte
+		x0, x1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+		x2, x3 := binary.LittleEndian.Uint64(b[16:]), binary.LittleEndian.Uint64(b[24:])
+		if (x0|x1|x2|x3)&swarHi != 0 {
+			n += bits.OnesCount64(x0&swarHi) + bits.OnesCount64(x1&swarHi) + bits.OnesCount64(x2&swarHi) + bits.OnesCount64(x3&swarHi)
+		}
+		b = b[32:]
+	}
 	for len(b) >= 8 {
 		n += bits.OnesCount64(binary.LittleEndian.Uint64(b) & swarHi)
 		b = b[8:]

@@ -299,3 +299,18 @@ func FuzzPassthroughUsage(f *testing.F) {
 		}
 	})
 }
+
+func TestHighBytes(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "a", "é", strings.Repeat("a", 31) + "é", strings.Repeat("ü", 40) + "x", strings.Repeat("abc\xff", 23)} {
+		want := 0
+		for _, c := range []byte(s) {
+			if c >= 0x80 {
+				want++
+			}
+		}
+		if got := highBytes([]byte(s)); got != want {
+			t.Errorf("highBytes(%q) = %d; want %d", s, got, want)
+		}
+	}
+}
