@@ -209,7 +209,7 @@ func newBareProxy(upstream string) http.Handler {
 
 // newCCR is the router under test, configured like a Claude Code user's
 // config.json: one provider, the usual scenarios routed, so that every
-// request is counted for the long-context rule. Access records are
+// request goes through the long-context rule. Access records are
 // formatted as JSON, as the server's log does, and discarded.
 func newCCR(upstream, format string) (http.Handler, error) {
 	p := ccr.ProviderConfig{Name: "bench", APIKeys: []ccr.Secret{"sk-bench-upstream-key"}, Models: []string{"bench-model"}}
