@@ -44,6 +44,22 @@ func SkipWS(b []byte, i int) int {
 	return i
 }
 
+// nextSpecial returns the offset of the first byte at or after i that a
+// string cannot hold as it is (see strPlain), or len(b): eight bytes at a
+// time while they can.
+func nextSpecial(b []byte, i int) int {
+	for i+8 <= len(b) {
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(b) && strPlain[b[i]] {
+		i++
+	}
+	return i
+}
+
 // ScanString returns the offset just past the string that starts with the
 // quote at b[i]. plain reports that it has no escapes and only ASCII, so
 // that its content b[i+1:end-1] is its value.
@@ -54,21 +70,8 @@ func ScanString(b []byte, i int) (end int, plain bool, err error) {
 	i++
 	plain = true
 	for {
-		// Eight bytes at a time up to the first that needs a look.
-		if i+8 <= len(b) {
-			m := special(binary.LittleEndian.Uint64(b[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(b) && strPlain[b[i]] {
-				i++
-			}
-			if i >= len(b) {
-				return 0, false, ErrSyntax
-			}
+		if i = nextSpecial(b, i); i >= len(b) {
+			return 0, false, ErrSyntax
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -236,21 +239,8 @@ func skipKey(b []byte, i int, spaced *bool) (int, error) {
 func skipStr(b []byte, i int) (int, error) {
 	i++
 	for {
-		// Eight bytes at a time up to the first that needs a look.
-		if i+8 <= len(b) {
-			m := special(binary.LittleEndian.Uint64(b[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(b) && strPlain[b[i]] {
-				i++
-			}
-			if i >= len(b) {
-				return 0, ErrSyntax
-			}
+		if i = nextSpecial(b, i); i >= len(b) {
+			return 0, ErrSyntax
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -319,21 +309,8 @@ func ScanCanonical(b []byte, i int) (end int, canonical bool, err error) {
 	i++
 	canonical = true
 	for {
-		// Eight bytes at a time up to the first that needs a look.
-		if i+8 <= len(b) {
-			m := special(binary.LittleEndian.Uint64(b[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(b) && strPlain[b[i]] {
-				i++
-			}
-			if i >= len(b) {
-				return 0, false, ErrSyntax
-			}
+		if i = nextSpecial(b, i); i >= len(b) {
+			return 0, false, ErrSyntax
 		}
 		switch c := b[i]; {
 		case c == '"':
