@@ -26,7 +26,6 @@ type exchange struct {
 	st      *state
 	w       http.ResponseWriter
 	r       *http.Request
-	req     *Request   // in.req
 	in      routeInput // the request, maybe only sketched
 	rec     RequestRecord
 	session string
@@ -99,7 +98,6 @@ func (x *exchange) run() error {
 	req.Raw = body
 	req.Header = x.r.Header
 	req.ClientModel = req.Model
-	x.req = req
 	x.rec.ClientModel = req.Model
 	x.rec.Stream = req.Stream
 	x.session = sessionID(x.r, req)
@@ -346,7 +344,7 @@ func (x *exchange) attempt(t target, key int) (err error) {
 // prepare returns the request as routed to t: the model replaced, and the
 // raw body kept only while it can still be forwarded as is.
 func (x *exchange) prepare(t target, ch *chain) *Request {
-	r := *x.req
+	r := *x.in.req
 	r.Model = t.model
 	r.Provider = t.p.name
 	r.parts = ch.passthrough()
@@ -627,7 +625,7 @@ func (x *exchange) writeStream(src EventReader) error {
 	x.sw = sw
 	// Committed: no other attempt will need the request, which would
 	// otherwise stay in memory for as long as the stream runs.
-	x.req, x.in = nil, routeInput{}
+	x.in = routeInput{}
 	x.st.d.streams.Add(1)
 	defer x.st.d.streams.Add(-1)
 	x.rec.Status = http.StatusOK

@@ -239,12 +239,9 @@ func (r *upstreamRequestReader) Read(p []byte) (int, error) {
 	defer r.u.mu.Unlock()
 	n := 0
 	for !r.closed && r.part < len(r.u.parts) && n < len(p) {
-		b := r.u.parts[r.part]
-		c := copy(p[n:], b[r.off:])
+		c := copy(p[n:], r.u.parts[r.part][r.off:])
 		n += c
-		if r.off += c; r.off >= len(b) {
-			r.part, r.off = r.part+1, 0
-		}
+		r.advance(c)
 	}
 	if n == 0 {
 		return 0, io.EOF
@@ -282,14 +279,21 @@ func (r *upstreamRequestReader) writeTo(w io.Writer, limit int64) (int64, error)
 	n, err := bufs.WriteTo(w)
 	r.u.mu.Lock()
 	defer r.u.mu.Unlock()
-	for left := n; left > 0 && r.part < len(r.u.parts); {
-		c := min(left, int64(len(r.u.parts[r.part])-r.off))
-		left -= c
-		if r.off += int(c); r.off >= len(r.u.parts[r.part]) {
-			r.part, r.off = r.part+1, 0
-		}
-	}
+	r.advance(int(n))
 	return n, err
+}
+
+// advance moves the read position n bytes on, past any part it uses up.
+// The caller holds the lock.
+func (r *upstreamRequestReader) advance(n int) {
+	for r.part < len(r.u.parts) {
+		c := min(n, len(r.u.parts[r.part])-r.off)
+		n -= c
+		if r.off += c; r.off < len(r.u.parts[r.part]) {
+			return
+		}
+		r.part, r.off = r.part+1, 0
+	}
 }
 
 func (r *upstreamRequestReader) Close() error {
